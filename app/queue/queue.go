@@ -1,0 +1,44 @@
+// Package queue carries processing tasks from the API to the workers: an
+// in-process queue in local mode, SQS on AWS. Delivery is at least once.
+package queue
+
+import (
+	"context"
+	"time"
+)
+
+// MaxAttempts is how many deliveries a task gets before it is dead-lettered.
+const MaxAttempts = 3
+
+// Task asks a worker to process one video.
+type Task struct {
+	TaskID  string `json:"task_id"`
+	VideoID string `json:"video_id"`
+}
+
+// Publisher sends tasks.
+type Publisher interface {
+	Publish(ctx context.Context, t Task) error
+}
+
+// Consumer receives tasks.
+type Consumer interface {
+	// Receive blocks until a task arrives or ctx ends.
+	Receive(ctx context.Context) (Delivery, error)
+}
+
+// Delivery is one received task, invisible to other workers until it is
+// acknowledged, released or its visibility runs out.
+type Delivery interface {
+	Task() Task
+	// Attempt counts deliveries of this task, starting at 1.
+	Attempt() int
+	// Ack removes the task: it is done.
+	Ack(ctx context.Context) error
+	// Retry makes the task visible again after delay.
+	Retry(ctx context.Context, delay time.Duration) error
+	// Extend keeps the task invisible for d more while a long job runs.
+	Extend(ctx context.Context, d time.Duration) error
+	// DeadLetter gives up on the task after its last attempt.
+	DeadLetter(ctx context.Context) error
+}

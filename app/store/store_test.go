@@ -1,0 +1,175 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/anb/risingstars/app/store"
+	"github.com/anb/risingstars/app/store/storetest"
+	"github.com/google/uuid"
+)
+
+func newUser(t *testing.T, st *store.Store, email, city string) store.User {
+	t.Helper()
+	u := store.User{FirstName: "Ana", LastName: email, Email: email, PasswordHash: "x", City: city, Country: "Colombia"}
+	if err := st.CreateUser(context.Background(), &u); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// newPublishedVideo stores a public video and takes it through processing.
+func newPublishedVideo(t *testing.T, st *store.Store, owner int64) store.Video {
+	t.Helper()
+	ctx := context.Background()
+	v := store.Video{ID: uuid.NewString(), TaskID: uuid.NewString(), UserID: owner, Title: "Triple", IsPublic: true}
+	if err := st.CreateVideo(ctx, &v); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.BeginProcessing(ctx, v.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.FinishProcessing(ctx, v.ID); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestConcurrentIdenticalVotesCountOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db storetest.DB) {
+		ctx := context.Background()
+		owner := newUser(t, db.Store, "owner@example.com", "Cali")
+		voter := newUser(t, db.Store, "voter@example.com", "Cali")
+		v := newPublishedVideo(t, db.Store, owner.ID)
+
+		const n = 100
+		errs := make(chan error, n)
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() { errs <- db.Store.Vote(ctx, voter.ID, v.ID) })
+		}
+		wg.Wait()
+		close(errs)
+		ok, dup := 0, 0
+		for err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, store.ErrAlreadyVoted):
+				dup++
+			default:
+				t.Errorf("unexpected error: %v", err)
+			}
+		}
+		got, err := db.Store.Video(ctx, v.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok != 1 || dup != n-1 || got.Votes != 1 {
+			t.Fatalf("accepted %d, refused %d, counted %d; want 1, %d, 1", ok, dup, got.Votes, n-1)
+		}
+	})
+}
+
+func TestConcurrentSignupsWithOneEmailMakeOneAccount(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db storetest.DB) {
+		const n = 50
+		errs := make(chan error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				// Case varies: the address is the same account.
+				email := "Same@Example.com"
+				if i%2 == 0 {
+					email = "same@example.COM"
+				}
+				u := store.User{FirstName: "A", LastName: "B", Email: email, PasswordHash: "x", City: "Cali", Country: "CO"}
+				errs <- db.Store.CreateUser(context.Background(), &u)
+			})
+		}
+		wg.Wait()
+		close(errs)
+		created := 0
+		for err := range errs {
+			switch {
+			case err == nil:
+				created++
+			case !errors.Is(err, store.ErrDuplicateEmail):
+				t.Errorf("unexpected error: %v", err)
+			}
+		}
+		if created != 1 {
+			t.Fatalf("%d accounts created, want 1", created)
+		}
+	})
+}
+
+func TestMigrationsAreSafeWithSeveralStarters(t *testing.T) {
+	dsn := storetest.NewPostgresDatabase(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Go(func() {
+			st, err := store.Open(context.Background(), dsn, "")
+			if err == nil {
+				st.Close()
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent start: %v", err)
+		}
+	}
+}
+
+func TestRankingsOrderFilterAndPositions(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db storetest.DB) {
+		ctx := context.Background()
+		// Five players in Bogotá with 4..0 votes, one in Cali with 10 on two videos.
+		var voters []store.User
+		for i := range 10 {
+			voters = append(voters, newUser(t, db.Store, fmt.Sprintf("voter%d@example.com", i), "Medellín"))
+		}
+		var players []store.User
+		for i := range 5 {
+			p := newUser(t, db.Store, fmt.Sprintf("p%d@example.com", i), "Bogotá")
+			players = append(players, p)
+			v := newPublishedVideo(t, db.Store, p.ID)
+			for j := range 4 - i {
+				if err := db.Store.Vote(ctx, voters[j].ID, v.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		star := newUser(t, db.Store, "star@example.com", "Cali")
+		for range 2 {
+			v := newPublishedVideo(t, db.Store, star.ID)
+			for _, voter := range voters[:5] {
+				if err := db.Store.Vote(ctx, voter.ID, v.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		all, err := db.Store.Rankings(ctx, "", 1, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) != 6 || all[0].UserID != star.ID || all[0].Votes != 10 || all[5].Votes != 0 {
+			t.Fatalf("rankings = %+v", all)
+		}
+		page2, err := db.Store.Rankings(ctx, "BOGOTÁ", 2, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page2) != 2 || page2[0].UserID != players[2].ID || page2[1].UserID != players[3].ID {
+			t.Fatalf("Bogotá page 2 = %+v", page2)
+		}
+	})
+}

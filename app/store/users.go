@@ -1,0 +1,73 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// User is a registered player or voter.
+type User struct {
+	ID           int64
+	FirstName    string
+	LastName     string
+	Email        string
+	PasswordHash string
+	City         string
+	Country      string
+	CreatedAt    time.Time
+}
+
+// DisplayName is how the player appears in the gallery and the rankings.
+func (u User) DisplayName() string { return u.FirstName + " " + u.LastName }
+
+// NormalizeEmail gives the form emails are stored and compared in.
+func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// CreateUser stores u and sets its ID; ErrDuplicateEmail if the e-mail is taken.
+func (s *Store) CreateUser(ctx context.Context, u *User) error {
+	u.Email = NormalizeEmail(u.Email)
+	u.CreatedAt = now()
+	var ids []int64
+	// ON CONFLICT keeps concurrent signups with one e-mail to a single row
+	// without turning the loser's attempt into a database error.
+	err := s.db.WithContext(ctx).Raw(`INSERT INTO users (first_name, last_name, email, password_hash, city, city_key, country, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email) DO NOTHING RETURNING id`,
+		u.FirstName, u.LastName, u.Email, u.PasswordHash, u.City, strings.ToLower(u.City), u.Country, u.CreatedAt).Scan(&ids).Error
+	if err != nil {
+		return fmt.Errorf("insert user: %w", err)
+	}
+	if len(ids) == 0 {
+		return ErrDuplicateEmail
+	}
+	u.ID = ids[0]
+	return nil
+}
+
+// UserByEmail finds a user by e-mail, case-insensitively.
+func (s *Store) UserByEmail(ctx context.Context, email string) (User, error) {
+	return s.userWhere(ctx, "email = ?", NormalizeEmail(email))
+}
+
+// UserByID finds a user by id.
+func (s *Store) UserByID(ctx context.Context, id int64) (User, error) {
+	return s.userWhere(ctx, "id = ?", id)
+}
+
+func (s *Store) userWhere(ctx context.Context, cond string, arg any) (User, error) {
+	var u User
+	err := s.db.WithContext(ctx).Table("users").
+		Select("id, first_name, last_name, email, password_hash, city, country, created_at").
+		Where(cond, arg).Take(&u).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return User{}, ErrNotFound
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("find user: %w", err)
+	}
+	return u, nil
+}

@@ -1,0 +1,187 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Video is one uploaded clip and its processing state.
+type Video struct {
+	ID          string
+	UserID      int64
+	Title       string
+	IsPublic    bool
+	Status      string
+	Error       string
+	TaskID      string
+	Attempts    int
+	Votes       int64
+	UploadedAt  time.Time
+	EnqueuedAt  *time.Time
+	ProcessedAt *time.Time
+}
+
+// Published tells whether the video is in the public vote, which also means
+// its owner can no longer delete it.
+func (v Video) Published() bool { return v.IsPublic && v.Status == StatusProcessed }
+
+const videoColumns = "id, user_id, title, is_public, status, error, task_id, attempts, votes, uploaded_at, enqueued_at, processed_at"
+
+// CreateVideo stores a freshly uploaded video with status uploaded.
+func (s *Store) CreateVideo(ctx context.Context, v *Video) error {
+	v.Status = StatusUploaded
+	v.UploadedAt = now()
+	err := s.db.WithContext(ctx).Exec(`INSERT INTO videos (id, user_id, title, is_public, status, task_id, uploaded_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, v.ID, v.UserID, v.Title, v.IsPublic, v.Status, v.TaskID, v.UploadedAt).Error
+	if err != nil {
+		return fmt.Errorf("insert video: %w", err)
+	}
+	return nil
+}
+
+// MarkEnqueued records that the video's task reached the queue.
+func (s *Store) MarkEnqueued(ctx context.Context, id string) error {
+	return s.db.WithContext(ctx).Exec("UPDATE videos SET enqueued_at = ? WHERE id = ?", now(), id).Error
+}
+
+// Video finds a video by id.
+func (s *Store) Video(ctx context.Context, id string) (Video, error) {
+	var v Video
+	err := s.db.WithContext(ctx).Table("videos").Select(videoColumns).Where("id = ?", id).Take(&v).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return Video{}, ErrNotFound
+	}
+	if err != nil {
+		return Video{}, fmt.Errorf("find video: %w", err)
+	}
+	return v, nil
+}
+
+// VideosByUser lists a user's videos, newest first.
+func (s *Store) VideosByUser(ctx context.Context, userID int64) ([]Video, error) {
+	var out []Video
+	err := s.db.WithContext(ctx).Table("videos").Select(videoColumns).Where("user_id = ?", userID).
+		Order("uploaded_at DESC, id DESC").Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("list videos: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteVideo removes the owner's video unless it is published for voting.
+// The condition sits in the DELETE itself, so a video that gets published
+// while the request runs is never deleted.
+func (s *Store) DeleteVideo(ctx context.Context, id string, ownerID int64) (Video, error) {
+	var deleted Video
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		v, err := (&Store{db: tx, dialect: s.dialect}).Video(ctx, id)
+		if err != nil {
+			return err
+		}
+		if v.UserID != ownerID {
+			return ErrForbidden
+		}
+		res := tx.Exec("DELETE FROM videos WHERE id = ? AND NOT (is_public AND status = ?)", id, StatusProcessed)
+		if res.Error != nil {
+			return fmt.Errorf("delete video: %w", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return ErrPublished
+		}
+		deleted = v
+		return nil
+	})
+	return deleted, err
+}
+
+// PublicVideo is a video in the public vote with its player.
+type PublicVideo struct {
+	ID          string
+	Title       string
+	Votes       int64
+	UploadedAt  time.Time
+	ProcessedAt time.Time
+	FirstName   string
+	LastName    string
+	City        string
+	Country     string
+	HasVoted    bool
+}
+
+// PublicVideos lists public processed videos, most recently published first.
+// viewerID > 0 fills HasVoted for that user.
+func (s *Store) PublicVideos(ctx context.Context, viewerID int64, page, pageSize int) ([]PublicVideo, error) {
+	var out []PublicVideo
+	err := s.db.WithContext(ctx).Raw(`SELECT v.id, v.title, v.votes, v.uploaded_at, v.processed_at,
+			u.first_name, u.last_name, u.city, u.country,
+			EXISTS (SELECT 1 FROM votes x WHERE x.video_id = v.id AND x.user_id = ?) AS has_voted
+		FROM videos v JOIN users u ON u.id = v.user_id
+		WHERE v.is_public AND v.status = ?
+		ORDER BY v.processed_at DESC, v.id DESC
+		LIMIT ? OFFSET ?`, viewerID, StatusProcessed, pageSize, (page-1)*pageSize).Scan(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("list public videos: %w", err)
+	}
+	return out, nil
+}
+
+// Vote counts userID's vote for a public processed video, once.
+func (s *Store) Vote(ctx context.Context, userID int64, videoID string) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var n int64
+		if err := tx.Raw("SELECT COUNT(*) FROM videos WHERE id = ? AND is_public AND status = ?", videoID, StatusProcessed).Scan(&n).Error; err != nil {
+			return fmt.Errorf("find video: %w", err)
+		}
+		if n == 0 {
+			return ErrNotFound
+		}
+		// The primary key (user_id, video_id) decides between concurrent votes.
+		res := tx.Exec("INSERT INTO votes (user_id, video_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", userID, videoID, now())
+		if res.Error != nil {
+			return fmt.Errorf("insert vote: %w", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return ErrAlreadyVoted
+		}
+		if err := tx.Exec("UPDATE videos SET votes = votes + 1 WHERE id = ?", videoID).Error; err != nil {
+			return fmt.Errorf("count vote: %w", err)
+		}
+		return nil
+	})
+}
+
+// Ranking is one player's line in the rankings.
+type Ranking struct {
+	UserID    int64
+	FirstName string
+	LastName  string
+	City      string
+	Votes     int64
+}
+
+// Rankings ranks players by the votes of their public processed videos;
+// ties go to the earlier registered player. city filters case-insensitively.
+func (s *Store) Rankings(ctx context.Context, city string, page, pageSize int) ([]Ranking, error) {
+	q := `SELECT u.id AS user_id, u.first_name, u.last_name, u.city, SUM(v.votes) AS votes
+		FROM videos v JOIN users u ON u.id = v.user_id
+		WHERE v.is_public AND v.status = ?`
+	args := []any{StatusProcessed}
+	if city != "" {
+		q += " AND u.city_key = ?"
+		args = append(args, strings.ToLower(strings.TrimSpace(city)))
+	}
+	q += ` GROUP BY u.id, u.first_name, u.last_name, u.city
+		ORDER BY votes DESC, u.id ASC
+		LIMIT ? OFFSET ?`
+	args = append(args, pageSize, (page-1)*pageSize)
+	var out []Ranking
+	if err := s.db.WithContext(ctx).Raw(q, args...).Scan(&out).Error; err != nil {
+		return nil, fmt.Errorf("rankings: %w", err)
+	}
+	return out, nil
+}
