@@ -1,0 +1,102 @@
+package httpapi
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/anb/risingstars/app/store"
+	"github.com/labstack/echo/v4"
+)
+
+// apiError is an error the client sees: a status, a message in Spanish and,
+// for invalid input, what is wrong with each field.
+type apiError struct {
+	Status  int               `json:"-"`
+	Message string            `json:"message"`
+	Details map[string]string `json:"details,omitempty"`
+}
+
+func (e *apiError) Error() string { return e.Message }
+
+func badRequest(msg string, details map[string]string) *apiError {
+	return &apiError{Status: http.StatusBadRequest, Message: msg, Details: details}
+}
+
+var (
+	errUnauthorized   = &apiError{Status: http.StatusUnauthorized, Message: "Se requiere un token de acceso válido."}
+	errTokenInvalid   = &apiError{Status: http.StatusUnauthorized, Message: "El token de acceso es inválido o ha expirado."}
+	errBadCredentials = &apiError{Status: http.StatusUnauthorized, Message: "Credenciales inválidas."}
+	errVideoNotFound  = &apiError{Status: http.StatusNotFound, Message: "El video no existe."}
+	errNotProcessed   = &apiError{Status: http.StatusNotFound, Message: "El video aún no ha sido procesado."}
+	errForbidden      = &apiError{Status: http.StatusForbidden, Message: "No tienes permiso para acceder a este video."}
+	errPublished      = &apiError{Status: http.StatusBadRequest, Message: "El video ya está publicado para votación y no puede eliminarse."}
+	errAlreadyVoted   = &apiError{Status: http.StatusBadRequest, Message: "Ya has votado por este video."}
+	errDuplicateEmail = &apiError{Status: http.StatusBadRequest, Message: "El correo electrónico ya está registrado.",
+		Details: map[string]string{"email": "Ya existe una cuenta con este correo electrónico."}}
+)
+
+// toAPIError is the one place where domain errors become HTTP statuses.
+func toAPIError(err error) *apiError {
+	var ae *apiError
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.Is(err, store.ErrNotFound):
+		return errVideoNotFound
+	case errors.Is(err, store.ErrForbidden):
+		return errForbidden
+	case errors.Is(err, store.ErrPublished):
+		return errPublished
+	case errors.Is(err, store.ErrAlreadyVoted):
+		return errAlreadyVoted
+	case errors.Is(err, store.ErrDuplicateEmail):
+		return errDuplicateEmail
+	case errors.As(err, &he):
+		return &apiError{Status: he.Code, Message: httpMessage(he.Code)}
+	}
+	return nil
+}
+
+func httpMessage(status int) string {
+	switch status {
+	case http.StatusNotFound:
+		return "El recurso solicitado no existe."
+	case http.StatusMethodNotAllowed:
+		return "Método no permitido para este recurso."
+	case http.StatusRequestEntityTooLarge:
+		return "La solicitud es demasiado grande."
+	case http.StatusUnauthorized:
+		return errUnauthorized.Message
+	case http.StatusServiceUnavailable:
+		return "El servicio no está disponible en este momento."
+	}
+	if status >= 500 {
+		return "Error interno del servidor."
+	}
+	return http.StatusText(status)
+}
+
+// errorHandler writes every error as {"message": ..., "details": ...}.
+func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		ae := toAPIError(err)
+		if ae == nil {
+			log.ErrorContext(c.Request().Context(), "request failed", "error", err,
+				"request_id", c.Response().Header().Get(echo.HeaderXRequestID), "path", c.Path())
+			ae = &apiError{Status: http.StatusInternalServerError, Message: httpMessage(http.StatusInternalServerError)}
+		}
+		if ae.Status == http.StatusUnauthorized {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="anb"`)
+		}
+		if c.Request().Method == http.MethodHead {
+			c.NoContent(ae.Status)
+			return
+		}
+		c.JSON(ae.Status, ae)
+	}
+}

@@ -1,0 +1,308 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/anb/risingstars/app/auth"
+	"github.com/anb/risingstars/app/blob"
+	"github.com/anb/risingstars/app/httpapi"
+	"github.com/anb/risingstars/app/queue"
+	"github.com/anb/risingstars/app/store/storetest"
+	"github.com/anb/risingstars/worker/processor"
+)
+
+const testSecret = "test-secret-test-secret-test-secret"
+
+// env is a running API with a real database, disk storage, the in-process
+// queue and a worker whose media step is given by the test.
+type env struct {
+	t        *testing.T
+	db       storetest.DB
+	srv      *httptest.Server
+	client   *http.Client
+	blobDir  string
+	spoolDir string
+	tokens   *auth.Tokens
+}
+
+type envOptions struct {
+	media      processor.Transcoder // nil: copyMedia
+	noWorker   bool
+	rankingTTL time.Duration
+}
+
+func newEnv(t *testing.T, db storetest.DB, opts envOptions) *env {
+	t.Helper()
+	dir := t.TempDir()
+	e := &env{t: t, db: db, blobDir: filepath.Join(dir, "blobs"), spoolDir: filepath.Join(dir, "spool"),
+		tokens: auth.NewTokens([]byte(testSecret), time.Hour)}
+	if err := os.MkdirAll(e.spoolDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	blobs, err := blob.NewDisk(e.blobDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	q := queue.NewLocal()
+	if !opts.noWorker {
+		media := opts.media
+		if media == nil {
+			media = copyMedia{}
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		proc := &processor.Processor{Videos: db.Store, Blobs: blobs, Media: media, TempDir: dir, Log: log,
+			Backoff: func(int) time.Duration { return 10 * time.Millisecond }}
+		done := make(chan struct{})
+		go func() { proc.Run(ctx, q, 2); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
+	}
+	e.srv = httptest.NewServer(httpapi.New(httpapi.Config{
+		Store: db.Store, Blobs: blobs, Queue: q, Tokens: e.tokens, Log: log,
+		SpoolDir: e.spoolDir, RankingsCacheTTL: opts.rankingTTL,
+	}))
+	t.Cleanup(e.srv.Close)
+	e.client = e.srv.Client()
+	return e
+}
+
+// copyMedia stands in for ffmpeg where a test is about the API, not the
+// pipeline: the "processed" file is the original and the poster a stub.
+type copyMedia struct{}
+
+func (copyMedia) Transcode(_ context.Context, in, out, poster string) error {
+	b, err := os.ReadFile(in)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(out, b, 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(poster, []byte("\xff\xd8\xff poster"), 0o644)
+}
+
+// failingMedia fails every run and counts them.
+type failingMedia struct{ runs atomic.Int32 }
+
+func (f *failingMedia) Transcode(context.Context, string, string, string) error {
+	f.runs.Add(1)
+	return fmt.Errorf("ffmpeg: Invalid data found when processing input")
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("status %d, body is not a JSON object: %s", r.status, r.body)
+	}
+	return m
+}
+
+func (r response) list(t *testing.T) []map[string]any {
+	t.Helper()
+	var l []map[string]any
+	if err := json.Unmarshal(r.body, &l); err != nil {
+		t.Fatalf("status %d, body is not a JSON array: %s", r.status, r.body)
+	}
+	return l
+}
+
+// message is the error message, which every error must carry.
+func (r response) message(t *testing.T) string {
+	t.Helper()
+	msg, _ := r.json(t)["message"].(string)
+	if msg == "" {
+		t.Fatalf("status %d without a message: %s", r.status, r.body)
+	}
+	return msg
+}
+
+func (e *env) request(method, path, token, contentType string, body io.Reader) response {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.srv.URL+path, body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	res, err := e.client.Do(req)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return response{status: res.StatusCode, header: res.Header, body: b}
+}
+
+func (e *env) call(method, path, token string, body any) response {
+	e.t.Helper()
+	if body == nil {
+		return e.request(method, path, token, "", nil)
+	}
+	raw, ok := body.(string)
+	if !ok {
+		b, err := json.Marshal(body)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		raw = string(b)
+	}
+	return e.request(method, path, token, "application/json", strings.NewReader(raw))
+}
+
+func signupBody(email string) map[string]string {
+	return map[string]string{"first_name": "Ana", "last_name": "Pérez", "email": email,
+		"password1": "clave-segura", "password2": "clave-segura", "city": "Bogotá", "country": "Colombia"}
+}
+
+// user signs up and logs in a new player; it returns the token.
+func (e *env) user(email, first, city string) string {
+	e.t.Helper()
+	body := signupBody(email)
+	body["first_name"], body["city"] = first, city
+	if r := e.call("POST", "/api/auth/signup", "", body); r.status != http.StatusCreated {
+		e.t.Fatalf("signup %s: %d %s", email, r.status, r.body)
+	}
+	r := e.call("POST", "/api/auth/login", "", map[string]string{"email": email, "password": "clave-segura"})
+	if r.status != http.StatusOK {
+		e.t.Fatalf("login %s: %d %s", email, r.status, r.body)
+	}
+	return r.json(e.t)["access_token"].(string)
+}
+
+// upload posts a multipart upload; fields are sent in order, and a field
+// named video_file is read from the path given as its value.
+func (e *env) upload(token string, fields ...[2]string) response {
+	e.t.Helper()
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		err := func() error {
+			for _, f := range fields {
+				if f[0] != "video_file" {
+					if err := mw.WriteField(f[0], f[1]); err != nil {
+						return err
+					}
+					continue
+				}
+				w, err := mw.CreateFormFile("video_file", filepath.Base(f[1]))
+				if err != nil {
+					return err
+				}
+				file, err := os.Open(f[1])
+				if err != nil {
+					return err
+				}
+				_, err = io.Copy(w, file)
+				file.Close()
+				if err != nil {
+					return err
+				}
+			}
+			return mw.Close()
+		}()
+		pw.CloseWithError(err)
+	}()
+	return e.request("POST", "/api/videos/upload", token, mw.FormDataContentType(), pr)
+}
+
+// uploadVideo uploads a valid clip and returns its id.
+func (e *env) uploadVideo(token, clip, title string, public bool) string {
+	e.t.Helper()
+	r := e.upload(token, [2]string{"title", title}, [2]string{"is_public", fmt.Sprint(public)}, [2]string{"video_file", clip})
+	if r.status != http.StatusCreated {
+		e.t.Fatalf("upload: %d %s", r.status, r.body)
+	}
+	return r.json(e.t)["video_id"].(string)
+}
+
+// waitStatus polls the owner's view of a video until it reaches want.
+func (e *env) waitStatus(token, id, want string, timeout time.Duration) map[string]any {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		r := e.call("GET", "/api/videos/"+id, token, nil)
+		if r.status != http.StatusOK {
+			e.t.Fatalf("get video: %d %s", r.status, r.body)
+		}
+		v := r.json(e.t)
+		if v["status"] == want {
+			return v
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("video %s is %v after %s, want %s", id, v["status"], timeout, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// files lists what storage holds, relative to its root.
+func (e *env) files() []string {
+	e.t.Helper()
+	var out []string
+	for _, dir := range []string{e.blobDir, e.spoolDir} {
+		filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				rel, _ := filepath.Rel(filepath.Dir(dir), path)
+				out = append(out, rel)
+			}
+			return nil
+		})
+	}
+	return out
+}
+
+// padded copies clip and appends an MP4 "free" box so the file reaches
+// size bytes while staying a valid MP4.
+func padded(t testing.TB, clip string, size int64) string {
+	t.Helper()
+	src, err := os.ReadFile(clip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "padded.mp4")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	free := size - int64(len(src))
+	header := []byte{byte(free >> 24), byte(free >> 16), byte(free >> 8), byte(free), 'f', 'r', 'e', 'e'}
+	if _, err := f.Write(append(src, header...)); err != nil {
+		t.Fatal(err)
+	}
+	// Truncate extends the file with zeros: the body of the free box.
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

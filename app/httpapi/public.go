@@ -1,0 +1,156 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+)
+
+const (
+	defaultPageSize = 10
+	maxPageSize     = 100
+	maxPage         = 1_000_000
+)
+
+type paging struct{ page, size int }
+
+// queryParams checks that the query names only allowed parameters, so a
+// misspelt one is reported instead of silently ignored.
+func queryParams(c echo.Context, allowed ...string) error {
+	for name := range c.QueryParams() {
+		known := false
+		for _, a := range allowed {
+			known = known || name == a
+		}
+		if !known {
+			return badRequest(fmt.Sprintf("Parámetro desconocido: %s. Se admiten: %s.", name, strings.Join(allowed, ", ")),
+				map[string]string{name: "Parámetro desconocido."})
+		}
+	}
+	return nil
+}
+
+func parsePaging(c echo.Context) (paging, error) {
+	p := paging{page: 1, size: defaultPageSize}
+	problems := map[string]string{}
+	q := c.QueryParams()
+	if _, ok := q["page"]; ok {
+		n, err := strconv.Atoi(q.Get("page"))
+		if err != nil || n < 1 || n > maxPage {
+			problems["page"] = "Debe ser un entero mayor o igual a 1."
+		}
+		p.page = n
+	}
+	if _, ok := q["page_size"]; ok {
+		n, err := strconv.Atoi(q.Get("page_size"))
+		if err != nil || n < 1 || n > maxPageSize {
+			problems["page_size"] = "Debe ser un entero entre 1 y 100."
+		}
+		p.size = n
+	}
+	if len(problems) > 0 {
+		return p, badRequest("Parámetros de paginación inválidos.", problems)
+	}
+	return p, nil
+}
+
+type publicVideoItem struct {
+	VideoID      string    `json:"video_id"`
+	Title        string    `json:"title"`
+	ProcessedURL string    `json:"processed_url"`
+	PosterURL    string    `json:"poster_url"`
+	Votes        int64     `json:"votes"`
+	UploadedAt   time.Time `json:"uploaded_at"`
+	ProcessedAt  time.Time `json:"processed_at"`
+	PlayerName   string    `json:"player_name"`
+	City         string    `json:"city"`
+	Country      string    `json:"country"`
+	HasVoted     *bool     `json:"has_voted,omitempty"`
+}
+
+func (a *api) publicVideos(c echo.Context) error {
+	if err := queryParams(c, "page", "page_size", "access_token"); err != nil {
+		return err
+	}
+	p, err := parsePaging(c)
+	if err != nil {
+		return err
+	}
+	viewer := userID(c)
+	videos, err := a.Store.PublicVideos(c.Request().Context(), viewer, p.page, p.size)
+	if err != nil {
+		return err
+	}
+	out := make([]publicVideoItem, len(videos))
+	for i, v := range videos {
+		out[i] = publicVideoItem{VideoID: v.ID, Title: v.Title, ProcessedURL: mediaURL(v.ID, "processed"),
+			PosterURL: mediaURL(v.ID, "poster"), Votes: v.Votes, UploadedAt: v.UploadedAt, ProcessedAt: v.ProcessedAt,
+			PlayerName: v.FirstName + " " + v.LastName, City: v.City, Country: v.Country}
+		if viewer != 0 {
+			out[i].HasVoted = &v.HasVoted
+		}
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (a *api) vote(c echo.Context) error {
+	id, err := videoID(c)
+	if err != nil {
+		return err
+	}
+	if err := a.Store.Vote(c.Request().Context(), userID(c), id); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"message": "Voto registrado exitosamente."})
+}
+
+type rankingItem struct {
+	Position int    `json:"position"`
+	Username string `json:"username"`
+	City     string `json:"city"`
+	Votes    int64  `json:"votes"`
+}
+
+type rankingsKey struct {
+	city       string
+	page, size int
+}
+
+const maxCityLength = 100
+
+func (a *api) rankingsHandler(c echo.Context) error {
+	if err := queryParams(c, "city", "page", "page_size"); err != nil {
+		return err
+	}
+	p, err := parsePaging(c)
+	if err != nil {
+		return err
+	}
+	key := rankingsKey{page: p.page, size: p.size}
+	if values, ok := c.QueryParams()["city"]; ok {
+		key.city = strings.ToLower(strings.TrimSpace(values[0]))
+		if key.city == "" || utf8.RuneCountInString(key.city) > maxCityLength {
+			return badRequest("El parámetro city debe tener entre 1 y 100 caracteres.", map[string]string{"city": "Valor inválido."})
+		}
+	}
+	items, err := a.rankings.get(key, func() ([]rankingItem, error) {
+		rows, err := a.Store.Rankings(c.Request().Context(), key.city, key.page, key.size)
+		if err != nil {
+			return nil, err
+		}
+		items := make([]rankingItem, len(rows))
+		for i, r := range rows {
+			items[i] = rankingItem{Position: (key.page-1)*key.size + i + 1, Username: r.FirstName + " " + r.LastName, City: r.City, Votes: r.Votes}
+		}
+		return items, nil
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, items)
+}

@@ -1,0 +1,228 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/anb/risingstars/app/blob"
+	"github.com/anb/risingstars/app/queue"
+	"github.com/anb/risingstars/app/store"
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+)
+
+// videoSummary is an item of GET /api/videos.
+type videoSummary struct {
+	VideoID      string     `json:"video_id"`
+	Title        string     `json:"title"`
+	Status       string     `json:"status"`
+	IsPublic     bool       `json:"is_public"`
+	UploadedAt   time.Time  `json:"uploaded_at"`
+	ProcessedAt  *time.Time `json:"processed_at,omitempty"`
+	ProcessedURL string     `json:"processed_url,omitempty"`
+	PosterURL    string     `json:"poster_url,omitempty"`
+	Error        string     `json:"error,omitempty"`
+}
+
+// videoDetail is GET /api/videos/{id}.
+type videoDetail struct {
+	VideoID      string     `json:"video_id"`
+	Title        string     `json:"title"`
+	Status       string     `json:"status"`
+	IsPublic     bool       `json:"is_public"`
+	UploadedAt   time.Time  `json:"uploaded_at"`
+	ProcessedAt  *time.Time `json:"processed_at"`
+	OriginalURL  string     `json:"original_url"`
+	ProcessedURL *string    `json:"processed_url"`
+	PosterURL    *string    `json:"poster_url"`
+	Votes        int64      `json:"votes"`
+	Error        string     `json:"error,omitempty"`
+}
+
+func mediaURL(id, kind string) string { return "/api/videos/" + id + "/" + kind }
+
+// failureReason is shown only once the video has failed; while retries are
+// pending the last error stays internal.
+func failureReason(v store.Video) string {
+	if v.Status == store.StatusFailed {
+		return v.Error
+	}
+	return ""
+}
+
+func summarize(v store.Video) videoSummary {
+	s := videoSummary{VideoID: v.ID, Title: v.Title, Status: v.Status, IsPublic: v.IsPublic,
+		UploadedAt: v.UploadedAt, Error: failureReason(v)}
+	if v.Status == store.StatusProcessed {
+		s.ProcessedAt = v.ProcessedAt
+		s.ProcessedURL = mediaURL(v.ID, "processed")
+		s.PosterURL = mediaURL(v.ID, "poster")
+	}
+	return s
+}
+
+func detail(v store.Video) videoDetail {
+	d := videoDetail{VideoID: v.ID, Title: v.Title, Status: v.Status, IsPublic: v.IsPublic,
+		UploadedAt: v.UploadedAt, OriginalURL: mediaURL(v.ID, "original"), Votes: v.Votes, Error: failureReason(v)}
+	if v.Status == store.StatusProcessed {
+		processed, poster := mediaURL(v.ID, "processed"), mediaURL(v.ID, "poster")
+		d.ProcessedAt, d.ProcessedURL, d.PosterURL = v.ProcessedAt, &processed, &poster
+	}
+	return d
+}
+
+func (a *api) upload(c echo.Context) error {
+	up, err := a.receiveUpload(c)
+	if up != nil {
+		defer up.discard()
+	}
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	v := store.Video{ID: uuid.NewString(), TaskID: uuid.NewString(), UserID: userID(c), Title: up.title, IsPublic: up.isPublic}
+	log := a.Log.With("video_id", v.ID, "task_id", v.TaskID, "user_id", v.UserID)
+	if err := a.Blobs.PutFile(ctx, blob.OriginalKey(v.ID), up.file.Name()); err != nil {
+		return err
+	}
+	if err := a.Store.CreateVideo(ctx, &v); err != nil {
+		a.deleteBlobs(context.WithoutCancel(ctx), log, v.ID, blob.OriginalKey)
+		return err
+	}
+	// The row is committed: from here on the video cannot be lost. A task that
+	// fails to reach the queue is sent again by the re-enqueue loop.
+	if err := a.Queue.Publish(ctx, queue.Task{TaskID: v.TaskID, VideoID: v.ID}); err != nil {
+		log.ErrorContext(ctx, "enqueue failed; the re-enqueue loop will retry", "error", err)
+	} else if err := a.Store.MarkEnqueued(ctx, v.ID); err != nil {
+		log.WarnContext(ctx, "mark enqueued failed; the task may be sent twice", "error", err)
+	}
+	log.InfoContext(ctx, "video uploaded", "bytes", up.size, "duration_s", up.info.Duration.Seconds())
+	return c.JSON(http.StatusCreated, map[string]string{
+		"message":  "Video subido correctamente. Procesamiento en curso.",
+		"task_id":  v.TaskID,
+		"video_id": v.ID,
+	})
+}
+
+func (a *api) deleteBlobs(ctx context.Context, log *slog.Logger, id string, keys ...func(string) string) {
+	for _, key := range keys {
+		if err := a.Blobs.Delete(ctx, key(id)); err != nil {
+			log.ErrorContext(ctx, "delete file failed; it is left orphaned", "key", key(id), "error", err)
+		}
+	}
+}
+
+func (a *api) listVideos(c echo.Context) error {
+	videos, err := a.Store.VideosByUser(c.Request().Context(), userID(c))
+	if err != nil {
+		return err
+	}
+	out := make([]videoSummary, len(videos))
+	for i, v := range videos {
+		out[i] = summarize(v)
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// videoID is the id named in the path; a malformed id is simply unknown.
+func videoID(c echo.Context) (string, error) {
+	id := c.Param("video_id")
+	if _, err := uuid.Parse(id); err != nil {
+		return "", errVideoNotFound
+	}
+	return id, nil
+}
+
+func (a *api) findVideo(c echo.Context) (store.Video, error) {
+	id, err := videoID(c)
+	if err != nil {
+		return store.Video{}, err
+	}
+	return a.Store.Video(c.Request().Context(), id)
+}
+
+func (a *api) ownVideo(c echo.Context) (store.Video, error) {
+	v, err := a.findVideo(c)
+	if err != nil {
+		return v, err
+	}
+	if v.UserID != userID(c) {
+		return v, errForbidden
+	}
+	return v, nil
+}
+
+func (a *api) getVideo(c echo.Context) error {
+	v, err := a.ownVideo(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, detail(v))
+}
+
+func (a *api) deleteVideo(c echo.Context) error {
+	id, err := videoID(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	v, err := a.Store.DeleteVideo(ctx, id, userID(c))
+	if err != nil {
+		return err
+	}
+	a.deleteBlobs(context.WithoutCancel(ctx), a.Log.With("video_id", v.ID), v.ID, blob.OriginalKey, blob.ProcessedKey, blob.PosterKey)
+	return c.JSON(http.StatusOK, map[string]string{"message": "El video ha sido eliminado exitosamente.", "video_id": v.ID})
+}
+
+func (a *api) serveOriginal(c echo.Context) error {
+	v, err := a.findVideo(c)
+	if err != nil {
+		return err
+	}
+	if err := a.mayWatch(c, v, false); err != nil {
+		return err
+	}
+	return a.serveBlob(c, blob.OriginalKey(v.ID))
+}
+
+func (a *api) serveProcessed(c echo.Context) error { return a.serveResult(c, blob.ProcessedKey) }
+func (a *api) servePoster(c echo.Context) error    { return a.serveResult(c, blob.PosterKey) }
+
+func (a *api) serveResult(c echo.Context, key func(string) string) error {
+	v, err := a.findVideo(c)
+	if err != nil {
+		return err
+	}
+	if err := a.mayWatch(c, v, true); err != nil {
+		return err
+	}
+	if v.Status != store.StatusProcessed {
+		return errNotProcessed
+	}
+	return a.serveBlob(c, key(v.ID))
+}
+
+// mayWatch lets anyone see a published result and only the owner the rest.
+func (a *api) mayWatch(c echo.Context, v store.Video, result bool) error {
+	if result && v.Published() {
+		return nil
+	}
+	switch userID(c) {
+	case 0:
+		return errUnauthorized
+	case v.UserID:
+		return nil
+	}
+	return errForbidden
+}
+
+func (a *api) serveBlob(c echo.Context, key string) error {
+	err := a.Blobs.Serve(c.Response(), c.Request(), key)
+	if errors.Is(err, blob.ErrNotFound) {
+		return &apiError{Status: http.StatusNotFound, Message: "El archivo del video no está disponible."}
+	}
+	return err
+}

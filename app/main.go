@@ -1,0 +1,92 @@
+// Command app is the web tier of ANB Rising Stars: the REST API and the web
+// page. In local mode (the default) it also runs the video workers in-process.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/anb/risingstars/app/config"
+	"github.com/anb/risingstars/app/httpapi"
+	"github.com/anb/risingstars/app/platform"
+	"github.com/anb/risingstars/worker/media"
+	"github.com/anb/risingstars/worker/processor"
+)
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	if err := run(log); err != nil {
+		log.Error("app stopped", "error", err)
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+func run(log *slog.Logger) error {
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	if cfg.Workers == 0 && cfg.LocalQueue() {
+		log.Warn("ANB_WORKERS=0 with the in-process queue: uploads will wait until a process with workers starts")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	p, err := platform.Open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+
+	var background sync.WaitGroup
+	if cfg.LocalQueue() {
+		n, err := p.RequeuePending(ctx)
+		if err != nil {
+			return fmt.Errorf("re-enqueue pending videos: %w", err)
+		}
+		log.Info("pending videos re-enqueued", "count", n)
+	} else {
+		background.Go(func() { p.RequeueLost(ctx, log, time.Minute, 2*time.Minute) })
+	}
+	if cfg.Workers > 0 {
+		proc := &processor.Processor{Videos: p.Store, Blobs: p.Blobs, Media: &media.Pipeline{FFmpeg: cfg.FFmpeg},
+			TempDir: p.WorkDir, Log: log.With("role", "worker")}
+		background.Go(func() { proc.Run(ctx, p.Queue, cfg.Workers) })
+		log.Info("in-process workers started", "count", cfg.Workers)
+	}
+
+	e := httpapi.New(httpapi.Config{
+		Store: p.Store, Blobs: p.Blobs, Queue: p.Queue, Tokens: p.Tokens, Log: log,
+		SpoolDir: p.SpoolDir, RankingsCacheTTL: cfg.RankingsCacheTTL,
+	})
+	srv := &http.Server{Addr: cfg.Addr, Handler: e, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.ListenAndServe() }()
+	log.Info("serving", "addr", cfg.Addr, "storage", cfg.Storage, "queue", cfg.Queue, "workers", cfg.Workers)
+
+	select {
+	case err := <-serveErr:
+		stop()
+		background.Wait()
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining requests and jobs")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("drain requests", "error", err)
+	}
+	background.Wait()
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,86 @@
+// Command worker is the batch tier of ANB Rising Stars: it takes processing
+// tasks from the queue and runs the media pipeline on them.
+//
+//	worker                          consume the queue (SQS on AWS)
+//	worker transcode IN OUT [POSTER] run the pipeline on local files
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/anb/risingstars/app/config"
+	"github.com/anb/risingstars/app/platform"
+	"github.com/anb/risingstars/worker/media"
+	"github.com/anb/risingstars/worker/processor"
+)
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("role", "worker")
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "transcode" {
+		err = transcode(os.Args[2:])
+	} else if len(os.Args) > 1 {
+		err = fmt.Errorf("unknown command %q; usage: worker [transcode IN.mp4 OUT.mp4 [POSTER.jpg]]", os.Args[1])
+	} else {
+		err = consume(log)
+	}
+	if err != nil {
+		log.Error("worker stopped", "error", err)
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+func transcode(args []string) error {
+	if len(args) < 2 || len(args) > 3 {
+		return errors.New("usage: worker transcode IN.mp4 OUT.mp4 [POSTER.jpg]")
+	}
+	poster := strings.TrimSuffix(args[1], ".mp4") + ".jpg"
+	if len(args) == 3 {
+		poster = args[2]
+	}
+	ffmpeg := os.Getenv("ANB_FFMPEG")
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	start := time.Now()
+	if err := (&media.Pipeline{FFmpeg: ffmpeg}).Transcode(ctx, args[0], args[1], poster); err != nil {
+		return err
+	}
+	fmt.Printf("%s -> %s + %s in %.2f s\n", args[0], args[1], poster, time.Since(start).Seconds())
+	return nil
+}
+
+func consume(log *slog.Logger) error {
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	if cfg.LocalQueue() {
+		return errors.New("the in-process queue can only be consumed inside the API process: set ANB_QUEUE=sqs and ANB_SQS_QUEUE_URL, or run `go run ./app` with ANB_WORKERS>0")
+	}
+	if cfg.Workers < 1 {
+		return errors.New("ANB_WORKERS must be at least 1 for the worker")
+	}
+	// SIGTERM stops receiving at once; jobs in hand finish or are released.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	p, err := platform.Open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	proc := &processor.Processor{Videos: p.Store, Blobs: p.Blobs, Media: &media.Pipeline{FFmpeg: cfg.FFmpeg},
+		TempDir: p.WorkDir, Log: log}
+	log.Info("worker started", "queue", cfg.Queue, "storage", cfg.Storage, "concurrency", cfg.Workers)
+	proc.Run(ctx, p.Queue, cfg.Workers)
+	log.Info("worker stopped")
+	return nil
+}
