@@ -1,0 +1,42 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+
+func TestDefaultsServeLocalMode(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != ":8080" || c.DataDir != "data" || c.DatabaseURL != "" || c.Storage != "disk" || c.Queue != "local" ||
+		c.Workers != 1 || c.JWTTTL != time.Hour || c.RankingsCacheTTL != 5*time.Second || !c.LocalQueue() {
+		t.Fatalf("defaults = %+v", c)
+	}
+}
+
+func TestBadValuesAreAllReportedByName(t *testing.T) {
+	_, err := Load(env(map[string]string{
+		"ANB_RANKINGS_CACHE_TTL": "soon", "ANB_WORKERS": "-1", "ANB_STORAGE": "s3", "ANB_QUEUE": "kafka",
+		"ANB_DATABASE_URL": "mysql://x", "ANB_JWT_SECRET": "short", "ANB_JWT_TTL": "1s",
+	}))
+	if err == nil {
+		t.Fatal("bad configuration accepted")
+	}
+	for _, name := range []string{"ANB_RANKINGS_CACHE_TTL", "ANB_WORKERS", "ANB_S3_BUCKET", "ANB_QUEUE", "ANB_DATABASE_URL", "ANB_JWT_SECRET", "ANB_JWT_TTL"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
+	}
+}
+
+func TestZeroDisablesTheRankingsCache(t *testing.T) {
+	c, err := Load(env(map[string]string{"ANB_RANKINGS_CACHE_TTL": "0", "ANB_WORKERS": "0"}))
+	if err != nil || c.RankingsCacheTTL != 0 || c.Workers != 0 {
+		t.Fatalf("Load = %+v, %v", c, err)
+	}
+}

@@ -1,0 +1,303 @@
+package processor_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/anb/risingstars/app/blob"
+	"github.com/anb/risingstars/app/queue"
+	"github.com/anb/risingstars/app/store"
+	"github.com/anb/risingstars/app/store/storetest"
+	"github.com/anb/risingstars/worker/processor"
+	"github.com/google/uuid"
+)
+
+// slowMedia copies the input after waiting for release (or ctx), counting runs.
+type slowMedia struct {
+	runs    atomic.Int32
+	started chan struct{}
+	release chan struct{}
+}
+
+func newSlowMedia() *slowMedia {
+	return &slowMedia{started: make(chan struct{}, 10), release: make(chan struct{})}
+}
+
+func (m *slowMedia) Transcode(ctx context.Context, in, out, poster string) error {
+	m.runs.Add(1)
+	m.started <- struct{}{}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-m.release:
+	}
+	b, err := os.ReadFile(in)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(out, b, 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(poster, []byte("jpeg"), 0o644)
+}
+
+// recordingDelivery wraps a delivery and records what the processor did.
+type recordingDelivery struct {
+	queue.Delivery
+	mu      sync.Mutex
+	acks    int
+	retries []time.Duration
+	extends int
+	dead    int
+}
+
+func (d *recordingDelivery) Ack(ctx context.Context) error {
+	d.mu.Lock()
+	d.acks++
+	d.mu.Unlock()
+	return d.Delivery.Ack(ctx)
+}
+
+func (d *recordingDelivery) Retry(ctx context.Context, delay time.Duration) error {
+	d.mu.Lock()
+	d.retries = append(d.retries, delay)
+	d.mu.Unlock()
+	return d.Delivery.Retry(ctx, delay)
+}
+
+func (d *recordingDelivery) Extend(ctx context.Context, v time.Duration) error {
+	d.mu.Lock()
+	d.extends++
+	d.mu.Unlock()
+	return d.Delivery.Extend(ctx, v)
+}
+
+func (d *recordingDelivery) DeadLetter(ctx context.Context) error {
+	d.mu.Lock()
+	d.dead++
+	d.mu.Unlock()
+	return d.Delivery.DeadLetter(ctx)
+}
+
+type fixture struct {
+	st    *store.Store
+	blobs *blob.Disk
+	q     *queue.Local
+	proc  *processor.Processor
+	media *slowMedia
+	owner int64
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	db := storetest.Open(t, "sqlite")
+	dir := t.TempDir()
+	blobs, err := blob.NewDisk(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := store.User{FirstName: "Ana", LastName: "Pérez", Email: "ana@example.com", PasswordHash: "x", City: "Cali", Country: "CO"}
+	if err := db.Store.CreateUser(context.Background(), &u); err != nil {
+		t.Fatal(err)
+	}
+	media := newSlowMedia()
+	f := &fixture{st: db.Store, blobs: blobs, q: queue.NewLocal(), media: media, owner: u.ID}
+	f.proc = &processor.Processor{Videos: db.Store, Blobs: blobs, Media: media, TempDir: dir,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Backoff: func(int) time.Duration { return time.Millisecond },
+		Visibility: 30 * time.Millisecond, ShutdownGrace: 50 * time.Millisecond}
+	return f
+}
+
+// upload stores a video as the API does and returns its id.
+func (f *fixture) upload(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	v := store.Video{ID: uuid.NewString(), TaskID: uuid.NewString(), UserID: f.owner, Title: "t", IsPublic: true}
+	src := filepath.Join(t.TempDir(), "in.mp4")
+	os.WriteFile(src, []byte("original bytes"), 0o644)
+	if err := f.blobs.PutFile(ctx, blob.OriginalKey(v.ID), src); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.CreateVideo(ctx, &v); err != nil {
+		t.Fatal(err)
+	}
+	f.q.Publish(ctx, queue.Task{TaskID: v.TaskID, VideoID: v.ID})
+	return v.ID
+}
+
+func (f *fixture) receive(t *testing.T) *recordingDelivery {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	d, err := f.q.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &recordingDelivery{Delivery: d}
+}
+
+func (f *fixture) status(t *testing.T, id string) string {
+	t.Helper()
+	v, err := f.st.Video(context.Background(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return "deleted"
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.Status
+}
+
+func exists(b *blob.Disk, key string) bool {
+	r, err := b.Get(context.Background(), key)
+	if err == nil {
+		r.Close()
+	}
+	return err == nil
+}
+
+func TestRedeliveryOfAProcessedVideoIsSkipped(t *testing.T) {
+	f := newFixture(t)
+	id := f.upload(t)
+	close(f.media.release)
+	d := f.receive(t)
+	f.proc.Handle(context.Background(), d)
+	if got := f.status(t, id); got != store.StatusProcessed || d.acks != 1 {
+		t.Fatalf("first delivery: status %s, acks %d", got, d.acks)
+	}
+	f.q.Publish(context.Background(), d.Task()) // at-least-once: the same task again
+	again := f.receive(t)
+	f.proc.Handle(context.Background(), again)
+	if runs := f.media.runs.Load(); runs != 1 || again.acks != 1 {
+		t.Fatalf("redelivery ran the pipeline (%d runs) or was not acked (%d)", runs, again.acks)
+	}
+}
+
+func TestTaskOfADeletedVideoIsSkipped(t *testing.T) {
+	f := newFixture(t)
+	id := f.upload(t)
+	if _, err := f.st.DeleteVideo(context.Background(), id, f.owner); err != nil {
+		t.Fatal(err)
+	}
+	d := f.receive(t)
+	f.proc.Handle(context.Background(), d)
+	if f.media.runs.Load() != 0 || d.acks != 1 {
+		t.Fatalf("deleted video: %d runs, %d acks; want 0, 1", f.media.runs.Load(), d.acks)
+	}
+}
+
+func TestVideoDeletedWhileProcessingLeavesNoFiles(t *testing.T) {
+	f := newFixture(t)
+	id := f.upload(t)
+	d := f.receive(t)
+	done := make(chan struct{})
+	go func() { f.proc.Handle(context.Background(), d); close(done) }()
+	<-f.media.started
+	if _, err := f.st.DeleteVideo(context.Background(), id, f.owner); err != nil {
+		t.Fatal(err)
+	}
+	close(f.media.release)
+	<-done
+	if d.acks != 1 || exists(f.blobs, blob.ProcessedKey(id)) || exists(f.blobs, blob.PosterKey(id)) {
+		t.Fatalf("acks %d, processed left %v, poster left %v", d.acks, exists(f.blobs, blob.ProcessedKey(id)), exists(f.blobs, blob.PosterKey(id)))
+	}
+}
+
+func TestLongJobsKeepExtendingVisibility(t *testing.T) {
+	f := newFixture(t)
+	f.upload(t)
+	d := f.receive(t)
+	done := make(chan struct{})
+	go func() { f.proc.Handle(context.Background(), d); close(done) }()
+	<-f.media.started
+	time.Sleep(200 * time.Millisecond) // about 20 heartbeats at Visibility/3 = 10 ms
+	close(f.media.release)
+	<-done
+	if d.extends < 3 {
+		t.Fatalf("a 200 ms job with 30 ms visibility extended only %d times", d.extends)
+	}
+}
+
+func TestShutdownReleasesTheJobInHand(t *testing.T) {
+	f := newFixture(t)
+	id := f.upload(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.proc.Run(ctx, f.q, 1); close(done) }()
+	<-f.media.started
+	cancel() // SIGTERM: the job never finishes, so the grace period runs out
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after shutdown")
+	}
+	if got := f.status(t, id); got != store.StatusUploaded {
+		t.Fatalf("released video is %s, want uploaded", got)
+	}
+	if f.q.Len() != 1 {
+		t.Fatalf("released task not back in the queue (len %d)", f.q.Len())
+	}
+}
+
+func TestShutdownLetsAShortJobFinish(t *testing.T) {
+	f := newFixture(t)
+	f.proc.ShutdownGrace = 5 * time.Second
+	id := f.upload(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.proc.Run(ctx, f.q, 1); close(done) }()
+	<-f.media.started
+	cancel()
+	time.Sleep(20 * time.Millisecond)
+	close(f.media.release)
+	<-done
+	if got := f.status(t, id); got != store.StatusProcessed {
+		t.Fatalf("video is %s, want processed", got)
+	}
+}
+
+type brokenMedia struct{}
+
+func (brokenMedia) Transcode(context.Context, string, string, string) error {
+	return errors.New("moov atom not found")
+}
+
+func TestThirdFailureMarksFailedAndDeadLetters(t *testing.T) {
+	f := newFixture(t)
+	f.proc.Media = brokenMedia{}
+	id := f.upload(t)
+	var deliveries []*recordingDelivery
+	for attempt := 1; attempt <= queue.MaxAttempts; attempt++ {
+		d := f.receive(t)
+		if d.Attempt() != attempt {
+			t.Fatalf("delivery %d reports attempt %d", attempt, d.Attempt())
+		}
+		f.proc.Handle(context.Background(), d)
+		deliveries = append(deliveries, d)
+		want := store.StatusUploaded
+		if attempt == queue.MaxAttempts {
+			want = store.StatusFailed
+		}
+		if got := f.status(t, id); got != want {
+			t.Fatalf("after attempt %d the video is %s, want %s", attempt, got, want)
+		}
+	}
+	if len(deliveries[0].retries) != 1 || len(deliveries[1].retries) != 1 || deliveries[2].dead != 1 || len(deliveries[2].retries) != 0 {
+		t.Fatalf("retries/dead letters: %+v %+v %+v", deliveries[0].retries, deliveries[1].retries, deliveries[2].dead)
+	}
+	v, _ := f.st.Video(context.Background(), id)
+	if v.Attempts != 3 || v.Error == "" {
+		t.Fatalf("failed video: attempts %d, error %q", v.Attempts, v.Error)
+	}
+	if dead := f.q.Dead(); len(dead) != 1 || dead[0].VideoID != id {
+		t.Fatalf("dead letters = %v", dead)
+	}
+}
