@@ -14,11 +14,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/anb/risingstars/app/apidoc"
 	"github.com/anb/risingstars/app/config"
 	"github.com/anb/risingstars/app/httpapi"
 	"github.com/anb/risingstars/app/platform"
+	"github.com/anb/risingstars/app/web"
 	"github.com/anb/risingstars/worker/media"
 	"github.com/anb/risingstars/worker/processor"
+	"github.com/labstack/echo/v4"
 )
 
 func main() {
@@ -67,6 +70,7 @@ func run(log *slog.Logger) error {
 	e := httpapi.New(httpapi.Config{
 		Store: p.Store, Blobs: p.Blobs, Queue: p.Queue, Tokens: p.Tokens, Log: log,
 		SpoolDir: p.SpoolDir, RankingsCacheTTL: cfg.RankingsCacheTTL,
+		Mount: []func(*echo.Echo){web.Mount, apidoc.Register},
 	})
 	srv := &http.Server{Addr: cfg.Addr, Handler: e, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	serveErr := make(chan error, 1)
