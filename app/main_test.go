@@ -116,7 +116,9 @@ func TestUploadSurvivesACrashAndIsProcessedForReal(t *testing.T) {
 	if code := first.json("POST", "/api/auth/signup", "", signup, nil); code != http.StatusCreated {
 		t.Fatalf("signup: %d", code)
 	}
-	var login struct{ AccessToken string `json:"access_token"` }
+	var login struct {
+		AccessToken string `json:"access_token"`
+	}
 	first.json("POST", "/api/auth/login", "", map[string]string{"email": "ana@example.com", "password": "clave-segura"}, &login)
 
 	var body bytes.Buffer
@@ -133,7 +135,9 @@ func TestUploadSurvivesACrashAndIsProcessedForReal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var up struct{ VideoID string `json:"video_id"` }
+	var up struct {
+		VideoID string `json:"video_id"`
+	}
 	json.NewDecoder(res.Body).Decode(&up)
 	res.Body.Close()
 	if res.StatusCode != http.StatusCreated {

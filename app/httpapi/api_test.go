@@ -285,6 +285,17 @@ func TestVideoLifecycle(t *testing.T) {
 			t.Errorf("range request: %d, %d bytes, %s", res.StatusCode, res.ContentLength, res.Header.Get("Content-Type"))
 		}
 
+		req, _ = http.NewRequest("GET", e.srv.URL+"/api/videos/"+public+"/processed", nil)
+		req.Header.Set("Range", "bytes=999999999-")
+		res, err = e.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusRequestedRangeNotSatisfiable || res.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("unsatisfiable range: %d %s, want 416 JSON", res.StatusCode, res.Header.Get("Content-Type"))
+		}
+
 		// Deleting an unpublished video removes the row and every file.
 		r = e.call("DELETE", "/api/videos/"+private, ana, nil)
 		if r.status != http.StatusOK || r.json(t)["message"] != "El video ha sido eliminado exitosamente." || r.json(t)["video_id"] != private {
@@ -341,6 +352,7 @@ func TestHealth(t *testing.T) {
 func TestUnknownRoutesAnswerJSON(t *testing.T) {
 	db := storetest.Open(t, "sqlite")
 	e := newEnv(t, db, envOptions{noWorker: true})
+	e.client = &http.Client{} // these routes are deliberately outside the contract
 	for _, c := range [][2]string{{"GET", "/api/nothing"}, {"PUT", "/api/auth/login"}} {
 		r := e.call(c[0], c[1], "", nil)
 		if r.status != http.StatusNotFound && r.status != http.StatusMethodNotAllowed {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anb/risingstars/app/apidoc"
 	"github.com/anb/risingstars/app/auth"
 	"github.com/anb/risingstars/app/blob"
 	"github.com/anb/risingstars/app/httpapi"
@@ -23,6 +24,14 @@ import (
 	"github.com/anb/risingstars/app/store/storetest"
 	"github.com/anb/risingstars/worker/processor"
 )
+
+var openapiValidator = func() *apidoc.Validator {
+	v, err := apidoc.NewValidator()
+	if err != nil {
+		panic(err)
+	}
+	return v
+}()
 
 const testSecret = "test-secret-test-secret-test-secret"
 
@@ -78,7 +87,8 @@ func newEnv(t *testing.T, db storetest.DB, opts envOptions) *env {
 		SpoolDir: e.spoolDir, RankingsCacheTTL: opts.rankingTTL,
 	}))
 	t.Cleanup(e.srv.Close)
-	e.client = e.srv.Client()
+	// Every request and response of these tests must match the published contract.
+	e.client = &http.Client{Transport: openapiValidator.Transport(e.srv.Client().Transport, func(err error) { t.Errorf("contract: %v", err) })}
 	return e
 }
 

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -220,9 +221,42 @@ func (a *api) mayWatch(c echo.Context, v store.Video, result bool) error {
 }
 
 func (a *api) serveBlob(c echo.Context, key string) error {
-	err := a.Blobs.Serve(c.Response(), c.Request(), key)
+	err := a.Blobs.Serve(&jsonErrorWriter{ResponseWriter: c.Response()}, c.Request(), key)
 	if errors.Is(err, blob.ErrNotFound) {
 		return &apiError{Status: http.StatusNotFound, Message: "El archivo del video no está disponible."}
 	}
 	return err
+}
+
+// jsonErrorWriter turns the plain-text errors of http.ServeContent (416 for
+// an unsatisfiable range, 412 for a failed precondition) into the API's
+// JSON error shape.
+type jsonErrorWriter struct {
+	http.ResponseWriter
+	replaced bool
+}
+
+func (w *jsonErrorWriter) WriteHeader(status int) {
+	if status < http.StatusBadRequest {
+		w.ResponseWriter.WriteHeader(status)
+		return
+	}
+	w.replaced = true
+	msg := "La solicitud del archivo no se puede atender."
+	switch status {
+	case http.StatusRequestedRangeNotSatisfiable:
+		msg = "El rango solicitado no es válido para este archivo."
+	case http.StatusPreconditionFailed:
+		msg = "La condición previa de la solicitud no se cumple."
+	}
+	w.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	w.ResponseWriter.WriteHeader(status)
+	json.NewEncoder(w.ResponseWriter).Encode(apiError{Message: msg})
+}
+
+func (w *jsonErrorWriter) Write(b []byte) (int, error) {
+	if w.replaced {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
 }
