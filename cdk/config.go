@@ -1,0 +1,200 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/mail"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/jsii-runtime-go"
+
+	anb "github.com/anb/risingstars/constructs"
+)
+
+// contextKeys are the settings a deployer can give with `-c key=value` (or in
+// cdk.json, or as ANB_CDK_<KEY> env vars: alarmEmail -> ANB_CDK_ALARM_EMAIL).
+// Each default is SPEC §3's.
+var contextKeys = []struct{ key, def, help string }{
+	{"stackName", "AnbRisingStars", "CloudFormation stack name"},
+	{"region", "", "AWS region (default: CDK_DEFAULT_REGION, AWS_REGION, AWS_DEFAULT_REGION, else us-east-1)"},
+	{"instanceType", "t3.small", "EC2 instance type of both tiers"},
+	{"webMinCapacity", "2", "minimum web instances"},
+	{"webMaxCapacity", "3", "maximum web instances"},
+	{"workerMinCapacity", "1", "minimum worker instances"},
+	{"workerMaxCapacity", "3", "maximum worker instances"},
+	{"secondsPerVideo", "12", "measured ffmpeg seconds per video on one instance"},
+	{"acceptableLatency", "3m", "acceptable queue wait of a video (Go duration)"},
+	{"backlogTarget", "", "backlog per worker instance to track (default acceptableLatency/secondsPerVideo = 15)"},
+	{"natGateways", "2", "NAT gateways (1 or 2)"},
+	{"dbInstanceClass", "db.t4g.micro", "RDS instance class"},
+	{"multiAz", "true", "Multi-AZ database"},
+	{"removalPolicy", "retain", "retain or destroy the data (buckets, database, secrets) with the stack"},
+	{"alarmEmail", "", "e-mail subscribed to the alarms (optional)"},
+	{"certificateArn", "", "ACM certificate ARN: HTTPS on 443 and HTTP->HTTPS redirect (optional)"},
+}
+
+// config is the parsed, validated deployment settings.
+type config struct {
+	StackName, Region, InstanceType            string
+	WebMin, WebMax, WorkerMin, WorkerMax       float64
+	SecondsPerVideo, BacklogTarget, NatGateway float64
+	AcceptableLatency                          time.Duration
+	DBInstanceClass                            string
+	MultiAz                                    bool
+	RemovalPolicy                              awscdk.RemovalPolicy
+	AlarmEmail, CertificateArn                 string
+}
+
+// envName maps a context key to its environment variable: fooBar -> ANB_CDK_FOO_BAR.
+func envName(key string) string {
+	var b strings.Builder
+	b.WriteString("ANB_CDK_")
+	for _, r := range key {
+		if unicode.IsUpper(r) {
+			b.WriteByte('_')
+		}
+		b.WriteRune(unicode.ToUpper(r))
+	}
+	return b.String()
+}
+
+var (
+	instanceTypeRE = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9]+$`)
+	stackNameRE    = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,127}$`)
+	regionRE       = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d$`)
+	certificateRE  = regexp.MustCompile(`^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$`)
+)
+
+// loadConfig reads every key through get, applies the defaults and validates,
+// so a bad setting fails synth with a message naming the key.
+func loadConfig(get func(key string) (string, bool)) (config, error) {
+	val := map[string]string{}
+	for _, k := range contextKeys {
+		v, ok := get(k.key)
+		v = strings.TrimSpace(v)
+		if !ok || v == "" {
+			v = k.def
+		}
+		val[k.key] = v
+	}
+	var errs []error
+	bad := func(key, want string) {
+		errs = append(errs, fmt.Errorf("context %q (env %s) must be %s, got %q", key, envName(key), want, val[key]))
+	}
+	number := func(key string, min, max float64) float64 {
+		n, err := strconv.ParseFloat(val[key], 64)
+		if err != nil || n < min || n > max || n != float64(int(n)) {
+			bad(key, fmt.Sprintf("a whole number from %g to %g", min, max))
+		}
+		return n
+	}
+	c := config{
+		StackName:       val["stackName"],
+		Region:          val["region"],
+		InstanceType:    val["instanceType"],
+		WebMin:          number("webMinCapacity", 1, 20),
+		WebMax:          number("webMaxCapacity", 1, 20),
+		WorkerMin:       number("workerMinCapacity", 1, 20),
+		WorkerMax:       number("workerMaxCapacity", 1, 20),
+		NatGateway:      number("natGateways", 1, 2),
+		DBInstanceClass: val["dbInstanceClass"],
+		AlarmEmail:      val["alarmEmail"],
+		CertificateArn:  val["certificateArn"],
+	}
+	if !stackNameRE.MatchString(c.StackName) {
+		bad("stackName", "a CloudFormation stack name (letters, digits, hyphens)")
+	}
+	if c.Region == "" {
+		c.Region = firstEnv("CDK_DEFAULT_REGION", "AWS_REGION", "AWS_DEFAULT_REGION")
+	}
+	if c.Region == "" {
+		c.Region = "us-east-1"
+	}
+	if !regionRE.MatchString(c.Region) {
+		bad("region", "an AWS region such as us-east-1")
+	}
+	if !instanceTypeRE.MatchString(c.InstanceType) {
+		bad("instanceType", "an EC2 instance type such as t3.small")
+	}
+	if !instanceTypeRE.MatchString(strings.TrimPrefix(c.DBInstanceClass, "db.")) {
+		bad("dbInstanceClass", "an RDS instance class such as db.t4g.micro")
+	}
+	if len(errs) == 0 && c.WebMin > c.WebMax {
+		bad("webMinCapacity", fmt.Sprintf("at most webMaxCapacity (%g)", c.WebMax))
+	}
+	if len(errs) == 0 && c.WorkerMin > c.WorkerMax {
+		bad("workerMinCapacity", fmt.Sprintf("at most workerMaxCapacity (%g)", c.WorkerMax))
+	}
+	var err error
+	if c.SecondsPerVideo, err = strconv.ParseFloat(val["secondsPerVideo"], 64); err != nil || c.SecondsPerVideo <= 0 {
+		bad("secondsPerVideo", "a positive number of seconds")
+	}
+	if c.AcceptableLatency, err = time.ParseDuration(val["acceptableLatency"]); err != nil || c.AcceptableLatency < time.Second {
+		bad("acceptableLatency", "a Go duration of at least 1s, such as 3m")
+	}
+	if val["backlogTarget"] != "" {
+		if c.BacklogTarget, err = strconv.ParseFloat(val["backlogTarget"], 64); err != nil || c.BacklogTarget <= 0 {
+			bad("backlogTarget", "a positive number")
+		}
+	}
+	if c.MultiAz, err = strconv.ParseBool(val["multiAz"]); err != nil {
+		bad("multiAz", "true or false")
+	}
+	switch val["removalPolicy"] {
+	case "retain":
+		c.RemovalPolicy = awscdk.RemovalPolicy_RETAIN
+	case "destroy":
+		c.RemovalPolicy = awscdk.RemovalPolicy_DESTROY
+	default:
+		bad("removalPolicy", "retain or destroy")
+	}
+	if c.AlarmEmail != "" {
+		if a, err := mail.ParseAddress(c.AlarmEmail); err != nil || a.Address != c.AlarmEmail {
+			bad("alarmEmail", "a plain e-mail address")
+		}
+	}
+	if c.CertificateArn != "" && !certificateRE.MatchString(c.CertificateArn) {
+		bad("certificateArn", "an ACM certificate ARN")
+	}
+	return c, errors.Join(errs...)
+}
+
+func firstEnv(names ...string) string {
+	for _, n := range names {
+		if v := os.Getenv(n); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// stackProps turns the settings into the stack's props. Only the region is
+// pinned: the account stays the deployer's, and synth needs no AWS access.
+func (c config) stackProps(binariesDir string) *anb.StackProps {
+	return &anb.StackProps{
+		StackProps: awscdk.StackProps{
+			Env: &awscdk.Environment{Region: jsii.String(c.Region)},
+		},
+		BinariesDir:           binariesDir,
+		InstanceType:          c.InstanceType,
+		WebMinCapacity:        c.WebMin,
+		WebMaxCapacity:        c.WebMax,
+		WorkerMinCapacity:     c.WorkerMin,
+		WorkerMaxCapacity:     c.WorkerMax,
+		BacklogTarget:         c.BacklogTarget,
+		SecondsPerVideo:       c.SecondsPerVideo,
+		AcceptableLatency:     c.AcceptableLatency,
+		NatGateways:           c.NatGateway,
+		DatabaseInstanceClass: c.DBInstanceClass,
+		MultiAzDatabase:       jsii.Bool(c.MultiAz),
+		RemovalPolicy:         c.RemovalPolicy,
+		AlarmEmail:            c.AlarmEmail,
+		CertificateArn:        c.CertificateArn,
+	}
+}

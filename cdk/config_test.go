@@ -1,0 +1,124 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+
+	anb "github.com/anb/risingstars/constructs"
+)
+
+func TestConfigDefaultsAreTheSpecs(t *testing.T) {
+	t.Setenv("CDK_DEFAULT_REGION", "")
+	t.Setenv("AWS_REGION", "")
+	t.Setenv("AWS_DEFAULT_REGION", "")
+	cfg, err := loadConfig(contextGetter(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config{
+		StackName: "AnbRisingStars", Region: "us-east-1", InstanceType: "t3.small",
+		WebMin: 2, WebMax: 3, WorkerMin: 1, WorkerMax: 3,
+		SecondsPerVideo: 12, AcceptableLatency: 3 * time.Minute, NatGateway: 2,
+		DBInstanceClass: "db.t4g.micro", MultiAz: true, RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	}
+	if cfg != want {
+		t.Errorf("defaults:\n got %+v\nwant %+v", cfg, want)
+	}
+}
+
+func TestConfigReadsContextThenEnvironment(t *testing.T) {
+	t.Setenv("ANB_CDK_ALARM_EMAIL", "env@example.com")
+	t.Setenv("ANB_CDK_WEB_MAX_CAPACITY", "5")
+	cfg, err := loadConfig(contextGetter(map[string]string{"webMaxCapacity": "4", "region": "eu-west-1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// loadConfig itself only sees what the getter gives; main's getter falls back to env.
+	if cfg.WebMax != 4 || cfg.Region != "eu-west-1" || cfg.AlarmEmail != "" {
+		t.Errorf("got %+v", cfg)
+	}
+	get := func(key string) (string, bool) {
+		if key == "webMaxCapacity" {
+			return "4", true
+		}
+		return os.LookupEnv(envName(key))
+	}
+	cfg, err = loadConfig(get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.WebMax != 4 || cfg.AlarmEmail != "env@example.com" {
+		t.Errorf("context must win over env, env must fill the rest: got %+v", cfg)
+	}
+}
+
+func TestConfigRejectsBadSettingsNamingThem(t *testing.T) {
+	for key, value := range map[string]string{
+		"webMinCapacity":    "0",
+		"webMaxCapacity":    "2.5",
+		"workerMinCapacity": "4",
+		"natGateways":       "3",
+		"multiAz":           "maybe",
+		"removalPolicy":     "snapshot",
+		"alarmEmail":        "not an address",
+		"certificateArn":    "arn:aws:iam::123456789012:role/x",
+		"instanceType":      "small",
+		"region":            "mars",
+		"acceptableLatency": "3",
+		"backlogTarget":     "-1",
+		"stackName":         "has space",
+	} {
+		_, err := loadConfig(contextGetter(map[string]string{key: value}))
+		if err == nil || !strings.Contains(err.Error(), `"`+key+`"`) || !strings.Contains(err.Error(), envName(key)) {
+			t.Errorf("%s=%q: want an error naming the key and its env var, got %v", key, value, err)
+		}
+	}
+}
+
+func TestEnvName(t *testing.T) {
+	for key, want := range map[string]string{"alarmEmail": "ANB_CDK_ALARM_EMAIL", "region": "ANB_CDK_REGION", "multiAz": "ANB_CDK_MULTI_AZ"} {
+		if got := envName(key); got != want {
+			t.Errorf("envName(%q) = %q, want %q", key, got, want)
+		}
+	}
+}
+
+// cdk.json feeds the CLI; go run and go test only see anb.FeatureFlags. They
+// must say the same, and cdk.json must run this app.
+func TestCdkJSONMatchesTheFlagsInCode(t *testing.T) {
+	raw, err := os.ReadFile("../cdk.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cdkJSON struct {
+		App     string         `json:"app"`
+		Context map[string]any `json:"context"`
+	}
+	if err := json.Unmarshal(raw, &cdkJSON); err != nil {
+		t.Fatal(err)
+	}
+	if cdkJSON.App != "go run ./cdk" {
+		t.Errorf(`cdk.json app = %q, want "go run ./cdk"`, cdkJSON.App)
+	}
+	want := map[string]any{}
+	inCode, _ := json.Marshal(anb.FeatureFlags())
+	json.Unmarshal(inCode, &want)
+	if !reflect.DeepEqual(cdkJSON.Context, want) {
+		for k, v := range want {
+			if !reflect.DeepEqual(cdkJSON.Context[k], v) {
+				t.Errorf("cdk.json context %q = %v, code says %v", k, cdkJSON.Context[k], v)
+			}
+		}
+		for k := range cdkJSON.Context {
+			if _, ok := want[k]; !ok {
+				t.Errorf("cdk.json context %q is not in anb.FeatureFlags()", k)
+			}
+		}
+	}
+}

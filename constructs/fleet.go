@@ -1,0 +1,268 @@
+package constructs
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"text/template"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsautoscaling"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3assets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	cdkconstructs "github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+)
+
+// UbuntuAmiParameter is Canonical's public SSM parameter for the current Ubuntu
+// 24.04 LTS amd64 gp3 AMI. Why Ubuntu: `apt-get install ffmpeg` works (Amazon
+// Linux 2023 has no ffmpeg package), the SSM agent is preinstalled (Session
+// Manager with no SSH key), it is supported until 2029, and a public parameter
+// resolves at deploy time, so synth needs no AWS account or AMI lookup.
+const UbuntuAmiParameter = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
+
+// DefaultMachineImage is the Ubuntu 24.04 image both tiers run by default.
+func DefaultMachineImage() awsec2.IMachineImage {
+	return awsec2.MachineImage_FromSsmParameter(jsii.String(UbuntuAmiParameter), &awsec2.SsmParameterImageOptions{
+		Os: awsec2.OperatingSystemType_LINUX,
+	})
+}
+
+// fleetProps is what the web and worker tiers have in common: an Auto Scaling
+// group of identical Ubuntu instances that each run one of the binaries under
+// systemd.
+type fleetProps struct {
+	role          string // "web" or "worker": names the unit, binary, env and log files
+	vpc           awsec2.IVpc
+	subnets       *awsec2.SubnetSelection
+	securityGroup awsec2.ISecurityGroup
+	instanceType  awsec2.InstanceType
+	machineImage  awsec2.IMachineImage
+	rootVolumeGiB float64
+	binary        awss3assets.Asset
+	env           [][2]string // written to /etc/anb/<role>.env in this order
+	packages      []string    // apt packages beyond the base set
+	unitExtra     string      // extra [Service] lines of the systemd unit
+	readiness     string      // bash that succeeds once the service is ready
+	minCapacity   float64
+	maxCapacity   float64
+	healthChecks  awsautoscaling.HealthChecks
+	topic         awssns.ITopic
+	logRetention  awslogs.RetentionDays
+	bootTimeout   awscdk.Duration
+}
+
+type fleet struct {
+	group    awsautoscaling.AutoScalingGroup
+	role     awsiam.Role
+	logGroup awslogs.LogGroup
+}
+
+// newFleet builds the role, log group, launch template and group of one tier.
+func newFleet(this cdkconstructs.Construct, p fleetProps) *fleet {
+	logGroup := awslogs.NewLogGroup(this, jsii.String("Logs"), &awslogs.LogGroupProps{
+		Retention: p.logRetention,
+	})
+
+	role := awsiam.NewRole(this, jsii.String("InstanceRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("ec2.amazonaws.com"), nil),
+		Description: jsii.String("ANB " + p.role + " instances"),
+		ManagedPolicies: &[]awsiam.IManagedPolicy{
+			awsiam.ManagedPolicy_FromAwsManagedPolicyName(jsii.String("AmazonSSMManagedInstanceCore")),
+		},
+	})
+	// Exactly this binary, nothing else of the bootstrap bucket.
+	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("s3:GetObject"),
+		Resources: &[]*string{p.binary.Bucket().ArnForObjects(p.binary.S3ObjectKey())},
+	}))
+	logGroup.GrantWrite(role)
+	// The instance tells CloudFormation it booted (creation policy, rolling update).
+	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("cloudformation:SignalResource"),
+		Resources: &[]*string{awscdk.Aws_STACK_ID()},
+	}))
+	cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
+		Id:        jsii.String("AwsSolutions-IAM4"),
+		Reason:    jsii.String("AmazonSSMManagedInstanceCore is the AWS-maintained minimum for Session Manager access, which replaces SSH keys."),
+		AppliesTo: &[]interface{}{"Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore"},
+	}}, jsii.Bool(false))
+
+	userData := awsec2.UserData_ForLinux(&awsec2.LinuxUserDataOptions{Shebang: jsii.String("#!/bin/bash")})
+	launchTemplate := awsec2.NewLaunchTemplate(this, jsii.String("LaunchTemplate"), &awsec2.LaunchTemplateProps{
+		InstanceType:            p.instanceType,
+		MachineImage:            p.machineImage,
+		UserData:                userData,
+		Role:                    role,
+		SecurityGroup:           p.securityGroup,
+		RequireImdsv2:           jsii.Bool(true),
+		HttpPutResponseHopLimit: jsii.Number(1),
+		// One-minute EC2 metrics make CPU target tracking react in minutes, not tens of minutes.
+		DetailedMonitoring: jsii.Bool(true),
+		BlockDevices: &[]*awsec2.BlockDevice{{
+			DeviceName: jsii.String("/dev/sda1"), // Ubuntu's root device
+			Volume: awsec2.BlockDeviceVolume_Ebs(jsii.Number(p.rootVolumeGiB), &awsec2.EbsDeviceOptions{
+				VolumeType:          awsec2.EbsDeviceVolumeType_GP3,
+				Encrypted:           jsii.Bool(true),
+				DeleteOnTermination: jsii.Bool(true),
+			}),
+		}},
+	})
+
+	group := awsautoscaling.NewAutoScalingGroup(this, jsii.String("Group"), &awsautoscaling.AutoScalingGroupProps{
+		Vpc:                   p.vpc,
+		VpcSubnets:            p.subnets,
+		LaunchTemplate:        launchTemplate,
+		MinCapacity:           jsii.Number(p.minCapacity),
+		MaxCapacity:           jsii.Number(p.maxCapacity),
+		HealthChecks:          p.healthChecks,
+		GroupMetrics:          &[]awsautoscaling.GroupMetrics{awsautoscaling.GroupMetrics_All()},
+		Notifications:         &[]*awsautoscaling.NotificationConfiguration{{Topic: p.topic}},
+		DefaultInstanceWarmup: awscdk.Duration_Minutes(jsii.Number(5)),
+		Cooldown:              awscdk.Duration_Minutes(jsii.Number(5)),
+		// A deploy (new binary => new user data => new launch template version)
+		// replaces instances one at a time and only goes on when the new
+		// instance reports it is serving; a broken build rolls back.
+		Signals: awsautoscaling.Signals_WaitForMinCapacity(&awsautoscaling.SignalsOptions{Timeout: p.bootTimeout}),
+		UpdatePolicy: awsautoscaling.UpdatePolicy_RollingUpdate(&awsautoscaling.RollingUpdateOptions{
+			MaxBatchSize:          jsii.Number(1),
+			MinInstancesInService: jsii.Number(p.minCapacity),
+			PauseTime:             p.bootTimeout,
+		}),
+	})
+	// Instances fetch packages at boot: start them only once the NAT routes exist.
+	group.Node().AddDependency(p.vpc.SelectSubnets(p.subnets).InternetConnectivityEstablished)
+
+	stack := awscdk.Stack_Of(this)
+	userData.AddCommands(renderBootScript(bootScript{
+		Role:        p.role,
+		Region:      *awscdk.Aws_REGION(),
+		URLSuffix:   *awscdk.Aws_URL_SUFFIX(),
+		StackName:   *awscdk.Aws_STACK_NAME(),
+		LogicalID:   *stack.GetLogicalId(group.Node().DefaultChild().(awscdk.CfnElement)),
+		BinaryURL:   *p.binary.S3ObjectUrl(),
+		LogGroup:    *logGroup.LogGroupName(),
+		Packages:    strings.Join(append([]string{"ca-certificates", "curl", "logrotate"}, p.packages...), " "),
+		Env:         p.env,
+		UnitExtra:   p.unitExtra,
+		Readiness:   p.readiness,
+		Description: "ANB Rising Stars " + p.role,
+	}))
+	return &fleet{group: group, role: role, logGroup: logGroup}
+}
+
+type bootScript struct {
+	Role, Region, URLSuffix, StackName, LogicalID, BinaryURL, LogGroup, Packages string
+	Env                                                                          [][2]string
+	UnitExtra, Readiness, Description                                            string
+}
+
+// The user data of both tiers. Values are CloudFormation tokens (names, URLs,
+// ARNs), never secret values: the binaries fetch those from Secrets Manager.
+var bootTemplate = template.Must(template.New("boot").Parse(`# {{.Description}} node bootstrap, generated by constructs/fleet.go; runs once at first boot.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+REGION='{{.Region}}'
+INSTANCE_ID="$(cat /var/lib/cloud/data/instance-id)"
+
+# Tell CloudFormation whether this instance came up (creation policy, rolling
+# update). Outside a deployment there is nothing to signal and the call fails
+# harmlessly.
+signal() {
+  /snap/bin/aws cloudformation signal-resource --region "$REGION" --stack-name '{{.StackName}}' \
+    --logical-resource-id '{{.LogicalID}}' --unique-id "$INSTANCE_ID" --status "$1" || true
+}
+trap 'rc=$?; [ "$rc" -eq 0 ] || signal FAILURE' EXIT
+retry() {
+  for _ in 1 2 3 4 5; do "$@" && return 0; sleep 10; done
+  "$@"
+}
+
+# unattended-upgrades may hold the dpkg lock at first boot: wait for it.
+apt_get() { apt-get -o DPkg::Lock::Timeout=600 -q "$@"; }
+retry apt_get update
+retry apt_get install -y --no-install-recommends {{.Packages}}
+snap wait system seed.loaded
+retry snap install aws-cli --classic
+
+# Logs: the service writes /var/log/anb/{{.Role}}.log; the CloudWatch agent ships it
+# and the boot log to the tier's log group, one stream per instance.
+curl -fsSL --retry 5 -o /tmp/amazon-cloudwatch-agent.deb \
+  "https://amazoncloudwatch-agent-$REGION.s3.$REGION.{{.URLSuffix}}/ubuntu/amd64/latest/amazon-cloudwatch-agent.deb"
+dpkg -i -E /tmp/amazon-cloudwatch-agent.deb
+install -d -m 0755 /var/log/anb
+cat > /opt/aws/amazon-cloudwatch-agent/etc/anb.json <<'JSON'
+{
+  "agent": {"run_as_user": "root"},
+  "logs": {"logs_collected": {"files": {"collect_list": [
+    {"file_path": "/var/log/anb/{{.Role}}.log", "log_group_name": "{{.LogGroup}}", "log_stream_name": "{instance_id}/{{.Role}}"},
+    {"file_path": "/var/log/cloud-init-output.log", "log_group_name": "{{.LogGroup}}", "log_stream_name": "{instance_id}/boot"}
+  ]}}}
+}
+JSON
+/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s \
+  -c file:/opt/aws/amazon-cloudwatch-agent/etc/anb.json
+cat > /etc/logrotate.d/anb <<'ROTATE'
+/var/log/anb/*.log {
+  daily
+  rotate 7
+  compress
+  missingok
+  notifempty
+  copytruncate
+}
+ROTATE
+
+# The binary of this module, built during synth and shipped as a CDK asset.
+retry /snap/bin/aws s3 cp --region "$REGION" --only-show-errors '{{.BinaryURL}}' /usr/local/bin/anb-{{.Role}}
+chmod 0755 /usr/local/bin/anb-{{.Role}}
+
+install -d -m 0755 /etc/anb
+cat > /etc/anb/{{.Role}}.env <<'ENV'
+{{range .Env}}{{index . 0}}={{index . 1}}
+{{end}}ENV
+
+cat > /etc/systemd/system/anb-{{.Role}}.service <<'UNIT'
+[Unit]
+Description={{.Description}}
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+EnvironmentFile=/etc/anb/{{.Role}}.env
+ExecStart=/usr/local/bin/anb-{{.Role}}
+Restart=always
+RestartSec=3
+DynamicUser=yes
+StateDirectory=anb
+StandardOutput=append:/var/log/anb/{{.Role}}.log
+StandardError=append:/var/log/anb/{{.Role}}.log
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+LimitNOFILE=65536
+{{.UnitExtra}}
+[Install]
+WantedBy=multi-user.target
+UNIT
+systemctl daemon-reload
+# Several instances may start together: the binary runs the database
+# migrations at start under a database lock, so exactly one of them applies them.
+systemctl enable --now anb-{{.Role}}.service
+
+{{.Readiness}}
+signal SUCCESS
+`))
+
+func renderBootScript(b bootScript) *string {
+	var buf bytes.Buffer
+	if err := bootTemplate.Execute(&buf, b); err != nil {
+		panic(fmt.Sprintf("rendering the %s boot script: %v", b.Role, err))
+	}
+	return jsii.String(buf.String())
+}

@@ -1,0 +1,188 @@
+package constructs
+
+import (
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
+	cdkconstructs "github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+)
+
+// StackProps configures the whole deployment. Zero values mean the documented
+// default, which is what SPEC §3 asks for.
+type StackProps struct {
+	awscdk.StackProps
+
+	// BinariesDir holds the linux/amd64 "app" and "worker" executables
+	// (BuildBinaries writes them). Required.
+	BinariesDir string
+
+	// InstanceType of both tiers. Default "t3.small" (2 vCPU, 2 GiB).
+	InstanceType string
+	// Web tier size. Defaults 2 and 3.
+	WebMinCapacity, WebMaxCapacity float64
+	// Worker tier size. Defaults 1 and 3.
+	WorkerMinCapacity, WorkerMaxCapacity float64
+	// BacklogTarget of the worker scaling policy. Default derived from
+	// SecondsPerVideo (12) and AcceptableLatency (3 min): 15.
+	BacklogTarget     float64
+	SecondsPerVideo   float64
+	AcceptableLatency time.Duration
+	// NatGateways. Default 2 (one per AZ).
+	NatGateways float64
+	// DatabaseInstanceClass. Default "db.t4g.micro".
+	DatabaseInstanceClass string
+	// MultiAzDatabase. Default true.
+	MultiAzDatabase *bool
+	// RemovalPolicy of the data. Default RETAIN: buckets and the database
+	// secret stay, the database is deletion-protected and leaves a final
+	// snapshot. DESTROY removes all of it with the stack.
+	RemovalPolicy awscdk.RemovalPolicy
+	// AlarmEmail subscribed to the alerts topic. Optional.
+	AlarmEmail string
+	// CertificateArn of an ACM certificate for HTTPS. Optional.
+	CertificateArn string
+}
+
+// Stack is the whole deployment with handles on its parts.
+type Stack interface {
+	awscdk.Stack
+	Network() Network
+	Storage() Storage
+	TaskQueue() TaskQueue
+	Database() Database
+	WebTier() WebTier
+	WorkerTier() WorkerTier
+	Observability() Observability
+}
+
+type stack struct {
+	awscdk.Stack
+	network       Network
+	storage       Storage
+	queue         TaskQueue
+	database      Database
+	web           WebTier
+	worker        WorkerTier
+	observability Observability
+}
+
+// NewStack composes the constructs into the SPEC §3 deployment.
+func NewStack(scope cdkconstructs.Construct, id string, props *StackProps) Stack {
+	p := *props
+	if p.InstanceType == "" {
+		p.InstanceType = "t3.small"
+	}
+	if p.Description == nil {
+		p.Description = jsii.String("ANB Rising Stars Showcase: API, video workers, PostgreSQL, S3, SQS (SPEC section 3)")
+	}
+	s := &stack{}
+	awscdk.NewStack_Override(s, scope, jsii.String(id), &p.StackProps)
+	awscdk.Tags_Of(s).Add(jsii.String("project"), jsii.String("anb-rising-stars"), nil)
+	instanceType := awsec2.NewInstanceType(jsii.String(p.InstanceType))
+	image := DefaultMachineImage()
+
+	network := NewNetwork(s, "Network", &NetworkProps{NatGateways: p.NatGateways})
+	storage := NewStorage(s, "Storage", &StorageProps{RemovalPolicy: p.RemovalPolicy})
+	queue := NewTaskQueue(s, "TaskQueue", nil)
+	database := NewDatabase(s, "Database", &DatabaseProps{
+		Vpc:           network.Vpc(),
+		Subnets:       network.DatabaseSubnets(),
+		InstanceClass: p.DatabaseInstanceClass,
+		MultiAz:       p.MultiAzDatabase,
+		RemovalPolicy: p.RemovalPolicy,
+	})
+	release := NewRelease(s, "Release", &ReleaseProps{Dir: p.BinariesDir})
+	alerts := NewAlerts(s, "Alerts", &AlertsProps{Email: p.AlarmEmail})
+	web := NewWebTier(s, "WebTier", &WebTierProps{
+		Network:           network,
+		Bucket:            storage.Bucket(),
+		Queue:             queue.Queue(),
+		Database:          database,
+		Binary:            release.App(),
+		AccessLogsBucket:  storage.LogsBucket(),
+		NotificationTopic: alerts.Topic(),
+		InstanceType:      instanceType,
+		MachineImage:      image,
+		MinCapacity:       p.WebMinCapacity,
+		MaxCapacity:       p.WebMaxCapacity,
+		CertificateArn:    p.CertificateArn,
+	})
+	worker := NewWorkerTier(s, "WorkerTier", &WorkerTierProps{
+		Network:           network,
+		Bucket:            storage.Bucket(),
+		Queue:             queue.Queue(),
+		Database:          database,
+		Binary:            release.Worker(),
+		NotificationTopic: alerts.Topic(),
+		InstanceType:      instanceType,
+		MachineImage:      image,
+		MinCapacity:       p.WorkerMinCapacity,
+		MaxCapacity:       p.WorkerMaxCapacity,
+		BacklogTarget:     p.BacklogTarget,
+		SecondsPerVideo:   p.SecondsPerVideo,
+		AcceptableLatency: p.AcceptableLatency,
+	})
+	obs := NewObservability(s, "Observability", &ObservabilityProps{
+		Web:      web,
+		Worker:   worker,
+		Queue:    queue,
+		Database: database,
+		Topic:    alerts.Topic(),
+	})
+
+	output := func(id, value, description string) {
+		awscdk.NewCfnOutput(s, jsii.String(id), &awscdk.CfnOutputProps{
+			Value:       jsii.String(value),
+			Description: jsii.String(description),
+		})
+	}
+	output("SiteUrl", *web.SiteURL(), "The web page and REST API (ALB)")
+	output("BucketName", *storage.Bucket().BucketName(), "S3 bucket of originals, processed videos and posters")
+	output("QueueUrl", *queue.Queue().QueueUrl(), "SQS queue of video tasks")
+	output("DeadLetterQueueUrl", *queue.DeadLetterQueue().QueueUrl(), "SQS dead-letter queue (tasks that failed 3 times)")
+	output("DatabaseEndpoint", *database.Instance().DbInstanceEndpointAddress(), "PostgreSQL endpoint (private)")
+	output("DatabaseSecretArn", *database.Secret().SecretArn(), "Secrets Manager secret with the database credentials")
+	output("DashboardUrl", *obs.DashboardURL(), "CloudWatch dashboard")
+	output("AlarmTopicArn", *alerts.Topic().TopicArn(), "SNS topic of alarms and scaling events")
+
+	s.network, s.storage, s.queue, s.database = network, storage, queue, database
+	s.web, s.worker, s.observability = web, worker, obs
+	return s
+}
+
+func (s *stack) Network() Network             { return s.network }
+func (s *stack) Storage() Storage             { return s.storage }
+func (s *stack) TaskQueue() TaskQueue         { return s.queue }
+func (s *stack) Database() Database           { return s.database }
+func (s *stack) WebTier() WebTier             { return s.web }
+func (s *stack) WorkerTier() WorkerTier       { return s.worker }
+func (s *stack) Observability() Observability { return s.observability }
+
+// logicalIDOf is the CloudFormation logical id of a construct's resource, as
+// cdk-nag prints it in the appliesTo of a finding ("<LogicalId.Arn>").
+func logicalIDOf(c cdkconstructs.IConstruct) string {
+	return *awscdk.Stack_Of(c).GetLogicalId(c.Node().DefaultChild().(awscdk.CfnElement))
+}
+
+// NewApp returns an App with the feature flags this code is written against
+// (go run and go test never read cdk.json) and cdk-nag's AWS Solutions checks,
+// so a finding fails `cdk synth`. Extra context (e.g. from tests) is merged in.
+func NewApp(props *awscdk.AppProps) awscdk.App {
+	p := awscdk.AppProps{}
+	if props != nil {
+		p = *props
+	}
+	ctx := FeatureFlags()
+	if p.Context != nil {
+		for k, v := range *p.Context {
+			ctx[k] = v
+		}
+	}
+	p.Context = &ctx
+	app := awscdk.NewApp(&p)
+	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+	return app
+}
