@@ -62,7 +62,8 @@ func run(log *slog.Logger) error {
 	}
 	if cfg.Workers > 0 {
 		proc := &processor.Processor{Videos: p.Store, Blobs: p.Blobs, Media: &media.Pipeline{FFmpeg: cfg.FFmpeg},
-			TempDir: p.WorkDir, Log: log.With("role", "worker")}
+			TempDir: p.WorkDir, Log: log.With("role", "worker"),
+			Visibility: cfg.SQSVisibility, Backoff: processor.BackoffFrom(cfg.RetryBaseDelay)}
 		background.Go(func() { proc.Run(ctx, p.Queue, cfg.Workers) })
 		log.Info("in-process workers started", "count", cfg.Workers)
 	}

@@ -65,3 +65,13 @@ start_postgres() {
   as_root su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname='anb'\"" | grep -q 1 ||
     as_root su postgres -c "psql -qc \"CREATE ROLE anb LOGIN CREATEDB PASSWORD 'anb'\""
 }
+
+# need_cluster_tools installs and starts what the local AWS topology
+# (scripts/cluster) and its tests need: ffmpeg, PostgreSQL with the anb
+# role, the SQS stand-in (local-aws-sqs) and the S3 stand-in (gofakes3).
+need_cluster_tools() {
+  need_apt ffmpeg postgresql
+  start_postgres
+  need_npm local-aws-sqs@2.0.2
+  need_go_tool gofakes3 github.com/johannesboyne/gofakes3/cmd/gofakes3@v1.2.0
+}

@@ -78,7 +78,8 @@ func consume(log *slog.Logger) error {
 	}
 	defer p.Close()
 	proc := &processor.Processor{Videos: p.Store, Blobs: p.Blobs, Media: &media.Pipeline{FFmpeg: cfg.FFmpeg},
-		TempDir: p.WorkDir, Log: log}
+		TempDir: p.WorkDir, Log: log,
+		Visibility: cfg.SQSVisibility, Backoff: processor.BackoffFrom(cfg.RetryBaseDelay)}
 	log.Info("worker started", "queue", cfg.Queue, "storage", cfg.Storage, "concurrency", cfg.Workers)
 	proc.Run(ctx, p.Queue, cfg.Workers)
 	log.Info("worker stopped")

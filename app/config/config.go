@@ -30,6 +30,15 @@ type Config struct {
 
 	Queue       string // ANB_QUEUE: local | sqs
 	SQSQueueURL string // ANB_SQS_QUEUE_URL
+	// SQSVisibility (ANB_SQS_VISIBILITY, default 2m) is how long a received
+	// task stays hidden from other workers. Each receive asks for it
+	// explicitly, so it holds whatever the queue's default is, and a running
+	// job renews it every third of it: a worker that dies loses its task to
+	// another worker within this time.
+	SQSVisibility time.Duration
+	// RetryBaseDelay (ANB_RETRY_BASE_DELAY, default 10s) is the wait before
+	// the second attempt of a failed video; the third waits three times as long.
+	RetryBaseDelay time.Duration
 
 	FFmpeg string // ANB_FFMPEG
 }
@@ -65,6 +74,11 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.JWTTTL = duration("ANB_JWT_TTL", "1h", time.Minute)
 	c.RankingsCacheTTL = duration("ANB_RANKINGS_CACHE_TTL", "5s", 0)
+	c.SQSVisibility = duration("ANB_SQS_VISIBILITY", "2m", 3*time.Second)
+	if c.SQSVisibility > 12*time.Hour {
+		errs = append(errs, fmt.Errorf("ANB_SQS_VISIBILITY must be at most 12h (the SQS limit), got %q", getenv("ANB_SQS_VISIBILITY")))
+	}
+	c.RetryBaseDelay = duration("ANB_RETRY_BASE_DELAY", "10s", 0)
 	workers, err := strconv.Atoi(get("ANB_WORKERS", "1"))
 	if err != nil || workers < 0 || workers > 64 {
 		errs = append(errs, fmt.Errorf("ANB_WORKERS must be an integer from 0 to 64, got %q", getenv("ANB_WORKERS")))

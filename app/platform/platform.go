@@ -19,7 +19,11 @@ import (
 	"github.com/anb/risingstars/app/blob"
 	"github.com/anb/risingstars/app/config"
 	"github.com/anb/risingstars/app/queue"
+	"github.com/anb/risingstars/app/secrets"
 	"github.com/anb/risingstars/app/store"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
 // Queue both sends and receives tasks.
@@ -39,7 +43,10 @@ type Platform struct {
 	WorkDir  string // worker scratch space
 }
 
-// Open connects everything the configuration names.
+// Open connects everything the configuration names. The AWS services
+// (Secrets Manager, S3, SQS) use the SDK's standard configuration: region,
+// credentials (the instance role on AWS) and AWS_ENDPOINT_URL_<SERVICE> for
+// stand-ins.
 func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Platform, error) {
 	p := &Platform{Config: cfg, SpoolDir: filepath.Join(cfg.DataDir, "spool"), WorkDir: filepath.Join(cfg.DataDir, "work")}
 	for _, dir := range []string{p.SpoolDir, p.WorkDir} {
@@ -47,15 +54,27 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Platform, 
 			return nil, fmt.Errorf("create %s: %w", dir, err)
 		}
 	}
-	secret, err := jwtSecret(cfg)
+	var awsCfg aws.Config
+	if cfg.Storage == "s3" || cfg.Queue == "sqs" || cfg.DBSecretARN != "" || cfg.JWTSecretARN != "" {
+		var err error
+		if awsCfg, err = awsconfig.LoadDefaultConfig(ctx); err != nil {
+			return nil, fmt.Errorf("load AWS configuration: %w", err)
+		}
+	}
+	sm := secrets.NewFromConfig(awsCfg)
+
+	secret, err := jwtSecret(ctx, cfg, sm)
 	if err != nil {
 		return nil, err
 	}
 	p.Tokens = auth.NewTokens(secret, cfg.JWTTTL)
 
-	dsn, err := databaseURL(cfg)
+	dsn, err := databaseURL(ctx, cfg, sm)
 	if err != nil {
 		return nil, err
+	}
+	if db, jwt := cfg.DBSecretARN != "", cfg.JWTSecretARN != "" && cfg.JWTSecret == ""; db || jwt {
+		log.Info("secrets read from Secrets Manager", "database", db, "jwt", jwt)
 	}
 	if p.Store, err = store.Open(ctx, dsn, filepath.Join(cfg.DataDir, "anb.db")); err != nil {
 		return nil, err
@@ -65,6 +84,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Platform, 
 	switch cfg.Storage {
 	case "disk":
 		p.Blobs, err = blob.NewDisk(filepath.Join(cfg.DataDir, "blobs"))
+	case "s3":
+		p.Blobs = blob.NewS3(awsCfg, cfg.S3Bucket)
 	default:
 		err = fmt.Errorf("ANB_STORAGE=%s is not available in this build", cfg.Storage)
 	}
@@ -76,6 +97,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Platform, 
 	switch cfg.Queue {
 	case "local":
 		p.Queue = queue.NewLocal()
+	case "sqs":
+		p.Queue = queue.NewSQS(sqs.NewFromConfig(awsCfg), cfg.SQSQueueURL, cfg.SQSVisibility)
 	default:
 		err = fmt.Errorf("ANB_QUEUE=%s is not available in this build", cfg.Queue)
 	}
@@ -93,22 +116,33 @@ func (p *Platform) Close() {
 	}
 }
 
-func databaseURL(cfg config.Config) (string, error) {
+// databaseURL comes from ANB_DATABASE_URL or the RDS secret named by
+// ANB_DB_SECRET_ARN; empty means the embedded SQLite database.
+func databaseURL(ctx context.Context, cfg config.Config, sm *secrets.Manager) (string, error) {
 	if cfg.DBSecretARN != "" {
-		return "", errors.New("ANB_DB_SECRET_ARN is not available in this build")
+		dsn, err := sm.DatabaseURL(ctx, cfg.DBSecretARN)
+		if err != nil {
+			return "", fmt.Errorf("ANB_DB_SECRET_ARN: %w", err)
+		}
+		return dsn, nil
 	}
 	return cfg.DatabaseURL, nil
 }
 
-// jwtSecret comes from ANB_JWT_SECRET or, in local mode, from a random
-// secret generated once and kept in the data directory so tokens survive
-// restarts.
-func jwtSecret(cfg config.Config) ([]byte, error) {
+// jwtSecret comes from ANB_JWT_SECRET, from the secret named by
+// ANB_JWT_SECRET_ARN (every web node reads the same one) or, in local mode,
+// from a random secret generated once and kept in the data directory so
+// tokens survive restarts.
+func jwtSecret(ctx context.Context, cfg config.Config, sm *secrets.Manager) ([]byte, error) {
 	if cfg.JWTSecret != "" {
 		return []byte(cfg.JWTSecret), nil
 	}
 	if cfg.JWTSecretARN != "" {
-		return nil, errors.New("ANB_JWT_SECRET_ARN is not available in this build")
+		key, err := sm.JWTKey(ctx, cfg.JWTSecretARN)
+		if err != nil {
+			return nil, fmt.Errorf("ANB_JWT_SECRET_ARN: %w", err)
+		}
+		return []byte(key), nil
 	}
 	path := filepath.Join(cfg.DataDir, "jwt-secret")
 	b, err := os.ReadFile(path)

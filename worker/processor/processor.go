@@ -52,12 +52,18 @@ type Processor struct {
 }
 
 // DefaultBackoff waits 10 s, then 30 s.
-func DefaultBackoff(attempt int) time.Duration {
-	d := 10 * time.Second
-	for i := 1; i < attempt; i++ {
-		d *= 3
+func DefaultBackoff(attempt int) time.Duration { return BackoffFrom(10 * time.Second)(attempt) }
+
+// BackoffFrom waits base after the first failed attempt and three times
+// longer after each next one (ANB_RETRY_BASE_DELAY sets base).
+func BackoffFrom(base time.Duration) func(attempt int) time.Duration {
+	return func(attempt int) time.Duration {
+		d := base
+		for i := 1; i < attempt; i++ {
+			d *= 3
+		}
+		return d
 	}
-	return d
 }
 
 func (p *Processor) backoff(attempt int) time.Duration {
@@ -275,8 +281,8 @@ func (p *Processor) retry(d queue.Delivery, log *slog.Logger, delay time.Duratio
 func failureText(err error) string {
 	msg := strings.Join(strings.Fields(err.Error()), " ")
 	const max = 500
-	if len(msg) > max {
-		msg = msg[:max] + "…"
+	if runes := []rune(msg); len(runes) > max {
+		msg = string(runes[:max]) + "…"
 	}
 	return "No se pudo procesar el video: " + msg
 }

@@ -1,0 +1,125 @@
+package platform_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anb/risingstars/app/auth"
+	"github.com/anb/risingstars/app/blob"
+	"github.com/anb/risingstars/app/config"
+	"github.com/anb/risingstars/app/platform"
+	"github.com/anb/risingstars/app/queue"
+	"github.com/anb/risingstars/app/queue/sqstest"
+	"github.com/anb/risingstars/app/secrets/secretstest"
+	"github.com/anb/risingstars/app/store/storetest"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+)
+
+// TestOpenOnAWSServices configures a node the way the CDK stack does (only
+// ARNs, bucket and queue URL in its environment) against stand-ins speaking
+// the real protocols: Secrets Manager, S3, SQS, and a real PostgreSQL.
+func TestOpenOnAWSServices(t *testing.T) {
+	dsn := storetest.NewPostgresDatabase(t) // skips without PostgreSQL
+	u, _ := url.Parse(dsn)
+	password, _ := u.User.Password()
+	dbSecret, _ := json.Marshal(map[string]any{"engine": "postgres", "host": u.Hostname(), "port": 5432,
+		"username": u.User.Username(), "password": password, "dbname": strings.TrimPrefix(u.Path, "/")})
+	jwtKey := strings.Repeat("j", 64)
+	secretstest.New(t, map[string]string{secretstest.ARN("db"): string(dbSecret), secretstest.ARN("jwt"): jwtKey})
+
+	sqsClient := sqstest.New(t)
+	queueURL, _, err := sqstest.CreateQueues(context.Background(), sqsClient, "tasks", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	backend := s3mem.New()
+	backend.CreateBucket("media")
+	s3srv := httptest.NewServer(gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog())).Server())
+	t.Cleanup(s3srv.Close)
+	t.Setenv("AWS_ENDPOINT_URL_S3", s3srv.URL)
+
+	env := map[string]string{
+		"ANB_DATA_DIR":       t.TempDir(),
+		"ANB_DB_SECRET_ARN":  secretstest.ARN("db"),
+		"ANB_JWT_SECRET_ARN": secretstest.ARN("jwt"),
+		"ANB_STORAGE":        "s3",
+		"ANB_S3_BUCKET":      "media",
+		"ANB_QUEUE":          "sqs",
+		"ANB_SQS_QUEUE_URL":  queueURL,
+	}
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	p, err := platform.Open(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+
+	if p.Store.Dialect() != "postgres" {
+		t.Errorf("database = %s, want the PostgreSQL of the secret", p.Store.Dialect())
+	}
+	if err := p.Store.Ping(ctx); err != nil {
+		t.Errorf("database: %v", err)
+	}
+	token, _ := auth.NewTokens([]byte(jwtKey), time.Hour).Issue(7)
+	if id, err := p.Tokens.Verify(token); err != nil || id != 7 {
+		t.Errorf("a token signed with the secret's key: %d, %v", id, err)
+	}
+
+	file := filepath.Join(t.TempDir(), "v.mp4")
+	os.WriteFile(file, []byte("video bytes"), 0o644)
+	if err := p.Blobs.PutFile(ctx, blob.OriginalKey("v"), file); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := backend.HeadObject("media", blob.OriginalKey("v")); err != nil {
+		t.Errorf("object not in the configured bucket: %v", err)
+	}
+	r, err := p.Blobs.Get(ctx, blob.OriginalKey("v"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(r)
+	r.Close()
+	if string(b) != "video bytes" {
+		t.Errorf("read back %q", b)
+	}
+
+	task := queue.Task{TaskID: "t", VideoID: "v"}
+	if err := p.Queue.Publish(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	d, err := p.Queue.Receive(rctx)
+	if err != nil || d.Task() != task {
+		t.Fatalf("receive = %v, %v; want %+v", d, err, task)
+	}
+	d.Ack(ctx)
+}
+
+func TestOpenNamesTheVariableOfAnUnreadableSecret(t *testing.T) {
+	secretstest.New(t, nil)
+	env := map[string]string{"ANB_DATA_DIR": t.TempDir(), "ANB_DB_SECRET_ARN": secretstest.ARN("gone")}
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = platform.Open(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "ANB_DB_SECRET_ARN") || !strings.Contains(err.Error(), "ResourceNotFoundException") {
+		t.Fatalf("Open = %v, want an error naming ANB_DB_SECRET_ARN and the service's answer", err)
+	}
+}

@@ -1,0 +1,660 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/anb/risingstars/app/blob"
+	"github.com/anb/risingstars/worker/media/mediatest"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/jackc/pgx/v5"
+)
+
+// The fault tests run the AWS topology (see cluster.go) and break it the
+// ways machines break: a worker killed mid-job, a worker stopped mid-job, a
+// video that cannot be processed, a web node killed or stopped under load,
+// and a burst of uploads. They take a few minutes on 2 cores, so they run
+// only when asked: ANB_CLUSTER_TEST=1 (./scripts/test sets it).
+
+// visibility is short so that a dead worker's task comes back quickly, and
+// so that jobs outlive it and depend on their heartbeat (every third of it).
+const visibility = 10 * time.Second
+
+type env struct {
+	c    *Cluster
+	clip string // a valid 21 s 1080p clip, cheap to transcode (5 fps)
+	db   *pgx.Conn
+}
+
+func TestCluster(t *testing.T) {
+	if os.Getenv("ANB_CLUSTER_TEST") != "1" {
+		t.Skip("the cluster fault tests take a few minutes: run them with ANB_CLUSTER_TEST=1 (./scripts/test does)")
+	}
+	admin := os.Getenv("ANB_TEST_DATABASE_URL")
+	if admin == "" {
+		t.Fatal("ANB_TEST_DATABASE_URL must name a PostgreSQL role that may create databases (./scripts/test sets it)")
+	}
+	start := time.Now()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runDir, err := os.MkdirTemp("", "anb-cluster-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	c, err := Start(ctx, Options{
+		Root: root, RunDir: runDir,
+		Visibility: visibility, RetryBaseDelay: time.Second,
+		AdminDatabaseURL: admin,
+		Env:              []string{"ANB_RANKINGS_CACHE_TTL=0"},
+		Progress:         logWriter{t},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, name := range []string{"lb", "web1", "web2", "worker1", "worker2", "s3"} {
+				t.Logf("--- last lines of %s:\n%s", name, Tail(filepath.Join(runDir, "logs", name+".log"), 25))
+			}
+		}
+		c.Stop()
+		if t.Failed() {
+			t.Logf("logs kept in %s", filepath.Join(runDir, "logs"))
+		} else {
+			os.RemoveAll(runDir)
+		}
+		t.Logf("cluster tests: %.0f s in all", time.Since(start).Seconds())
+	})
+	t.Logf("cluster up in %.1f s: %s", time.Since(start).Seconds(), c.URL)
+	db, err := pgx.Connect(ctx, c.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+	e := &env{c: c, db: db, clip: mediatest.Clip(t, mediatest.ClipOptions{Width: 1920, Height: 1080, Seconds: 21, FPS: 5})}
+
+	steps := []struct {
+		name string
+		run  func(t *testing.T, e *env)
+	}{
+		{"journey through the load balancer", testJourney},
+		{"worker killed mid-job", testWorkerCrash},
+		{"worker stopped mid-job", testWorkerSIGTERM},
+		{"poison video", testPoisonVideo},
+		{"web node killed under requests", testWebNodeCrash},
+		{"web node stopped during an upload", testWebNodeDrain},
+		{"burst of uploads", testBurst},
+	}
+	for _, s := range steps {
+		if !t.Run(s.name, func(t *testing.T) { s.run(t, e) }) {
+			return // the next steps assume a healthy cluster
+		}
+	}
+}
+
+type logWriter struct{ t *testing.T }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// fetchMedia follows a media URL of the API: a 302 to a presigned S3 URL,
+// then the object itself, straight from S3.
+func fetchMedia(t *testing.T, e *env, p *player, path string) (body []byte, contentType string) {
+	t.Helper()
+	r := p.must(t, http.StatusFound, "GET", path, nil)
+	loc := r.header.Get("Location")
+	if !strings.HasPrefix(loc, e.c.S3Endpoint+"/"+e.c.Bucket+"/") || !strings.Contains(loc, "X-Amz-Signature=") {
+		t.Fatalf("%s redirects to %q, want a presigned URL of the bucket", path, loc)
+	}
+	resp, err := http.Get(loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ = io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("presigned GET of %s: %d %s", path, resp.StatusCode, body)
+	}
+	return body, resp.Header.Get("Content-Type")
+}
+
+func testJourney(t *testing.T, e *env) {
+	base := e.c.URL
+	owner := signUp(t, base, "Valentina", "Rojas", "Medellín")
+	voter := signUp(t, base, "Andrés", "Pérez", "Cali")
+
+	id := owner.upload(t, e.clip, "Mi mejor jugada")
+	v := owner.waitStatus(t, id, "processed", 2*time.Minute)
+	if v.ProcessedURL == nil || v.PosterURL == nil {
+		t.Fatalf("processed video without media URLs: %+v", v)
+	}
+
+	// The public processed file needs no token; it comes from S3.
+	anonymous := newClient(base)
+	processed, ct := fetchMedia(t, e, anonymous, *v.ProcessedURL)
+	if ct != "video/mp4" {
+		t.Errorf("processed file served as %q", ct)
+	}
+	out := filepath.Join(t.TempDir(), "processed.mp4")
+	os.WriteFile(out, processed, 0o644)
+	m := mediatest.Probe(t, out)
+	if vs := m.StreamsOf("video"); len(vs) != 1 || vs[0].Width != 1280 || vs[0].Height != 720 {
+		t.Errorf("processed file streams %+v, want one 1280x720 video", m.Streams)
+	}
+	poster, _ := fetchMedia(t, e, anonymous, *v.PosterURL)
+	if !bytes.HasPrefix(poster, []byte{0xff, 0xd8}) {
+		t.Errorf("poster is not a JPEG (%d bytes)", len(poster))
+	}
+	original, _ := fetchMedia(t, e, owner, v.OriginalURL)
+	want, _ := os.ReadFile(e.clip)
+	if !bytes.Equal(original, want) {
+		t.Errorf("original from S3 (%d bytes) differs from the upload (%d bytes)", len(original), len(want))
+	}
+
+	voter.must(t, http.StatusOK, "POST", "/api/public/videos/"+id+"/vote", nil)
+	voter.must(t, http.StatusBadRequest, "POST", "/api/public/videos/"+id+"/vote", nil)
+	var public []struct {
+		VideoID  string `json:"video_id"`
+		Votes    int    `json:"votes"`
+		HasVoted bool   `json:"has_voted"`
+	}
+	voter.must(t, http.StatusOK, "GET", "/api/public/videos?page_size=100", nil).json(t, &public)
+	found := false
+	for _, pv := range public {
+		if pv.VideoID == id {
+			found = true
+			if pv.Votes != 1 || !pv.HasVoted {
+				t.Errorf("public video = %+v, want 1 vote, has_voted", pv)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("processed public video %s missing from the public list", id)
+	}
+	var ranking []struct {
+		Position int    `json:"position"`
+		Username string `json:"username"`
+		Votes    int    `json:"votes"`
+	}
+	anonymous.must(t, http.StatusOK, "GET", "/api/public/rankings?city=medellín", nil).json(t, &ranking)
+	if len(ranking) != 1 || ranking[0].Username != "Valentina Rojas" || ranking[0].Votes != 1 || ranking[0].Position != 1 {
+		t.Errorf("rankings of Medellín = %+v, want Valentina Rojas first with 1 vote", ranking)
+	}
+
+	// The same tokens worked on both nodes: they share the signing key
+	// from Secrets Manager.
+	seen := map[string]int{}
+	for _, p := range []*player{owner, voter, anonymous} {
+		for b, n := range p.backends {
+			seen[b] += n
+		}
+	}
+	if seen["web1"] == 0 || seen["web2"] == 0 {
+		t.Errorf("requests per node = %v, want both nodes used", seen)
+	}
+	t.Logf("journey: upload → processed in %s; requests per node %v", processingTime(t, e, id), seen)
+}
+
+// processingTime is uploaded_at → processed_at of a video.
+func processingTime(t *testing.T, e *env, id string) time.Duration {
+	var up, done time.Time
+	if err := e.db.QueryRow(context.Background(), "SELECT uploaded_at, processed_at FROM videos WHERE id = $1", id).Scan(&up, &done); err != nil {
+		t.Fatal(err)
+	}
+	return done.Sub(up).Round(100 * time.Millisecond)
+}
+
+func attempts(t *testing.T, e *env, id string) int {
+	t.Helper()
+	var n int
+	if err := e.db.QueryRow(context.Background(), "SELECT attempts FROM videos WHERE id = $1", id).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// workerLogCount counts the lines of every worker log that mention the
+// video and contain msg.
+func workerLogCount(e *env, id, msg string) int {
+	n := 0
+	for _, w := range e.c.Procs("worker") {
+		n += CountLog(w.Log, `"video_id":"`+id+`"`, `"msg":"`+msg+`"`)
+	}
+	return n
+}
+
+// longestJob is the longest "video processed" time the workers logged for
+// the videos, in seconds.
+func longestJob(e *env, ids []string) float64 {
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	longest := 0.0
+	for _, w := range e.c.Procs("worker") {
+		f, err := os.Open(w.Log)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			var line struct {
+				Msg     string  `json:"msg"`
+				VideoID string  `json:"video_id"`
+				Seconds float64 `json:"seconds"`
+			}
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "video processed" && want[line.VideoID] {
+				longest = max(longest, line.Seconds)
+			}
+		}
+		f.Close()
+	}
+	return longest
+}
+
+// busyWorker waits until a worker runs ffmpeg and returns it.
+func busyWorker(t *testing.T, e *env) *Proc {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		for _, w := range e.c.Procs("worker") {
+			if done, _ := w.Exited(); !done && Busy(w) {
+				return w
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("no worker started transcoding within a minute")
+	return nil
+}
+
+func restartWorker(t *testing.T, e *env, w *Proc) {
+	t.Helper()
+	var i int
+	fmt.Sscanf(w.Name, "worker%d", &i)
+	if _, err := e.c.StartWorker(context.Background(), i); err != nil {
+		t.Fatalf("restart %s: %v", w.Name, err)
+	}
+}
+
+// queueEmpty checks that the task queue holds nothing, visible or not.
+func queueEmpty(t *testing.T, e *env) {
+	t.Helper()
+	out, err := e.c.SQS.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: &e.c.QueueURL,
+		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Attributes["ApproximateNumberOfMessages"] != "0" || out.Attributes["ApproximateNumberOfMessagesNotVisible"] != "0" {
+		t.Errorf("task queue not empty: %v", out.Attributes)
+	}
+}
+
+func testWorkerCrash(t *testing.T, e *env) {
+	p := signUp(t, e.c.URL, "Camilo", "Díaz", "Bogotá")
+	id := p.upload(t, e.clip, "Triple sobre la bocina")
+	w := busyWorker(t, e)
+	if s := p.video(t, id).Status; s != "processing" {
+		t.Fatalf("status while transcoding = %s", s)
+	}
+	if err := e.c.Crash(w.Name); err != nil {
+		t.Fatal(err)
+	}
+	crashed := time.Now()
+	t.Logf("%s killed with SIGKILL (with its ffmpeg) mid-job", w.Name)
+	defer restartWorker(t, e, w)
+
+	p.waitStatus(t, id, "processed", 3*time.Minute)
+	t.Logf("processed by the other worker %.1f s after the crash (lease %s)", time.Since(crashed).Seconds(), visibility)
+	if n := attempts(t, e, id); n != 2 {
+		t.Errorf("attempts = %d, want 2 (the crashed one and the one that finished)", n)
+	}
+	if n := workerLogCount(e, id, "video processed"); n != 1 {
+		t.Errorf("video processed %d times, want once", n)
+	}
+	if _, err := e.c.S3.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &e.c.Bucket, Key: aws.String(blob.ProcessedKey(id))}); err != nil {
+		t.Errorf("processed file: %v", err)
+	}
+	queueEmpty(t, e)
+}
+
+func testWorkerSIGTERM(t *testing.T, e *env) {
+	p := signUp(t, e.c.URL, "Laura", "Gómez", "Cali")
+	id := p.upload(t, e.clip, "Bandeja en contraataque")
+	w := busyWorker(t, e)
+	if err := e.c.Signal(w.Name, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	if err := w.Wait(45 * time.Second); err != nil {
+		t.Fatalf("%s after SIGTERM: %v", w.Name, err)
+	}
+	t.Logf("%s stopped cleanly %.1f s after SIGTERM", w.Name, time.Since(stopped).Seconds())
+	defer restartWorker(t, e, w)
+
+	finished := CountLog(w.Log, `"video_id":"`+id+`"`, `"msg":"video processed"`) == 1
+	released := CountLog(w.Log, `"video_id":"`+id+`"`, `"msg":"task released"`) == 1
+	if finished == released {
+		t.Fatalf("%s neither finished nor released the job in hand (finished %v, released %v)", w.Name, finished, released)
+	}
+	p.waitStatus(t, id, "processed", 2*time.Minute)
+	if finished {
+		t.Logf("the stopping worker finished its job")
+	} else {
+		t.Logf("the stopping worker released its job; another worker processed it")
+	}
+	if n := workerLogCount(e, id, "video processed"); n != 1 {
+		t.Errorf("video processed %d times, want once", n)
+	}
+	queueEmpty(t, e)
+}
+
+func testPoisonVideo(t *testing.T, e *env) {
+	p := signUp(t, e.c.URL, "Mateo", "Herrera", "Barranquilla")
+	// Hold the workers so the original can be spoiled before any of them
+	// reads it (a stopped process keeps its connections; a worker stopped
+	// with SIGTERM while polling would leave its poll open on the server).
+	workers := e.c.Procs("worker")
+	for _, w := range workers {
+		e.c.Signal(w.Name, syscall.SIGSTOP)
+	}
+	resumed := false
+	resume := func() {
+		if !resumed {
+			for _, w := range workers {
+				e.c.Signal(w.Name, syscall.SIGCONT)
+			}
+			resumed = true
+		}
+	}
+	defer resume()
+	id := p.upload(t, e.clip, "Clavada imposible")
+	junk := bytes.Repeat([]byte("this is no longer a video "), 40_000)
+	if _, err := e.c.S3.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &e.c.Bucket,
+		Key: aws.String(blob.OriginalKey(id)), Body: bytes.NewReader(junk)}); err != nil {
+		t.Fatal(err)
+	}
+	resume()
+
+	v := p.waitStatus(t, id, "failed", 2*time.Minute)
+	if !strings.HasPrefix(v.Error, "No se pudo procesar el video") {
+		t.Errorf("failed video tells its owner %q", v.Error)
+	}
+	if n := attempts(t, e, id); n != 3 {
+		t.Errorf("attempts = %d, want 3", n)
+	}
+	retries, gaveUp := workerLogCount(e, id, "processing failed; will retry"), workerLogCount(e, id, "video failed for good")
+	if retries != 2 || gaveUp != 1 {
+		t.Errorf("worker logs: %d retries and %d final failures, want 2 and 1", retries, gaveUp)
+	}
+
+	out, err := e.c.SQS.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: &e.c.DLQURL, WaitTimeSeconds: 10,
+		MaxNumberOfMessages: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dead []string
+	for _, m := range out.Messages {
+		dead = append(dead, aws.ToString(m.Body))
+		e.c.SQS.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: &e.c.DLQURL, ReceiptHandle: m.ReceiptHandle})
+	}
+	if len(dead) != 1 || !strings.Contains(dead[0], id) {
+		t.Errorf("dead-letter queue = %v, want only the task of %s", dead, id)
+	}
+	queueEmpty(t, e)
+	t.Logf("3 attempts (2 retries, 1 final failure in the worker logs), task in the dead-letter queue, video failed: %q", v.Error)
+}
+
+// tally counts the answers of hammer by status and by node.
+type tally struct {
+	mu        sync.Mutex
+	byStatus  map[int]int
+	byBackend map[string]int
+	errors    []string
+	done      chan struct{} // closed when every client stopped
+}
+
+// hammer sends GET requests from n clients until stop is closed.
+func hammer(e *env, p *player, videoID string, n int, stop <-chan struct{}) *tally {
+	t := &tally{byStatus: map[int]int{}, byBackend: map[string]int{}, done: make(chan struct{})}
+	paths := []string{"/api/public/rankings", "/api/public/videos", "/api/videos", "/api/videos/" + videoID, "/health"}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			c := newClient(e.c.URL)
+			c.token = p.token
+			for j := i; ; j++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r, err := c.call(context.Background(), "GET", paths[j%len(paths)], nil, "")
+				t.mu.Lock()
+				if err != nil {
+					t.errors = append(t.errors, err.Error())
+				} else {
+					t.byStatus[r.status]++
+					t.byBackend[r.header.Get("X-Anb-Backend")]++
+				}
+				t.mu.Unlock()
+			}
+		})
+	}
+	go func() { wg.Wait(); close(t.done) }()
+	return t
+}
+
+func testWebNodeCrash(t *testing.T, e *env) {
+	p := signUp(t, e.c.URL, "Sofía", "Vargas", "Cartagena")
+	id := p.upload(t, e.clip, "Robo y contragolpe")
+	stop := make(chan struct{})
+	tl := hammer(e, p, id, 8, stop)
+	time.Sleep(3 * time.Second)
+	if err := e.c.Crash("web1"); err != nil {
+		t.Fatal(err)
+	}
+	t.Log("web1 killed with SIGKILL under load")
+	time.Sleep(5 * time.Second)
+	close(stop)
+	<-tl.done
+	total := 0
+	for _, n := range tl.byStatus {
+		total += n
+	}
+	if tl.byStatus[http.StatusOK] != total || len(tl.errors) > 0 {
+		t.Errorf("answers by status %v, %d transport errors %v: want every request to succeed", tl.byStatus, len(tl.errors), tl.errors[:min(3, len(tl.errors))])
+	}
+	retried := CountLog(e.c.Proc("lb").Log, `"msg":"retrying on another node"`)
+	t.Logf("%d requests from 8 clients, all answered 200; by node %v; %d retried on the other node by the load balancer", total, tl.byBackend, retried)
+
+	if _, err := e.c.StartWeb(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(e.c.URL)
+	deadline := time.Now().Add(15 * time.Second)
+	for c.backends["web1"] == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("restarted web1 got no traffic within 15 s: %v", c.backends)
+		}
+		c.must(t, http.StatusOK, "GET", "/health", nil)
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Log("web1 restarted and back in service")
+}
+
+// slowBody sends the first part of a body, then waits for proceed before
+// sending the rest.
+type slowBody struct {
+	first, rest io.Reader
+	sent        chan struct{}
+	proceed     chan struct{}
+	once        sync.Once
+}
+
+func (b *slowBody) Read(p []byte) (int, error) {
+	n, err := b.first.Read(p)
+	if n > 0 || err != io.EOF {
+		return n, err
+	}
+	b.once.Do(func() { close(b.sent); <-b.proceed })
+	return b.rest.Read(p)
+}
+
+func testWebNodeDrain(t *testing.T, e *env) {
+	p := signUp(t, e.c.URL, "Juliana", "Castro", "Pereira")
+	body, ct := multipartBody(e.clip, "Alley-oop", true)
+	all, _ := io.ReadAll(body)
+	half := len(all) / 2
+	slow := &slowBody{first: bytes.NewReader(all[:half]), rest: bytes.NewReader(all[half:]), sent: make(chan struct{}), proceed: make(chan struct{})}
+	web2 := e.c.Proc("web2")
+	direct := newClient("http://" + web2.Addr)
+	direct.token = p.token
+	type result struct {
+		r   response
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, err := direct.call(context.Background(), "POST", "/api/videos/upload", slow, ct)
+		done <- result{r, err}
+	}()
+	<-slow.sent
+	if err := e.c.Signal("web2", syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	t.Log("web2 got SIGTERM with half of an upload received")
+	time.Sleep(time.Second)
+	// New requests go to web1 meanwhile.
+	lbClient := newClient(e.c.URL)
+	for range 6 {
+		lbClient.must(t, http.StatusOK, "GET", "/api/public/rankings", nil)
+	}
+	close(slow.proceed)
+	res := <-done
+	if res.err != nil || res.r.status != http.StatusCreated {
+		t.Fatalf("upload in flight on the stopping node: %v %d %s", res.err, res.r.status, res.r.body)
+	}
+	if err := web2.Wait(40 * time.Second); err != nil {
+		t.Fatalf("web2 after draining: %v", err)
+	}
+	if lbClient.backends["web2"] > 0 {
+		t.Errorf("the stopping node got new requests: %v", lbClient.backends)
+	}
+	t.Logf("the upload in flight completed (201), web2 exited cleanly, new requests went to %v", lbClient.backends)
+	var out struct {
+		VideoID string `json:"video_id"`
+	}
+	res.r.json(t, &out)
+	if _, err := e.c.StartWeb(context.Background(), 2); err != nil {
+		t.Fatal(err)
+	}
+	p.waitStatus(t, out.VideoID, "processed", 2*time.Minute)
+}
+
+func testBurst(t *testing.T, e *env) {
+	const clients, perClient = 10, 3
+	players := make([]*player, clients)
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Go(func() { players[i] = signUp(t, e.c.URL, "Jugador", fmt.Sprint(i+1), "Manizales") })
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	start := time.Now()
+	var mu sync.Mutex
+	var ids []string
+	for i, p := range players {
+		wg.Go(func() {
+			for j := range perClient {
+				id := p.upload(t, e.clip, fmt.Sprintf("Ráfaga %d-%d", i+1, j+1))
+				mu.Lock()
+				ids = append(ids, id)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	uploaded := time.Since(start)
+	if len(ids) != clients*perClient {
+		t.Fatalf("%d uploads accepted, want %d", len(ids), clients*perClient)
+	}
+
+	ctx := context.Background()
+	deadline := time.Now().Add(6 * time.Minute)
+	var processed int
+	for {
+		if err := e.db.QueryRow(ctx, "SELECT count(*) FROM videos WHERE id = ANY($1) AND status = 'processed'", ids).Scan(&processed); err != nil {
+			t.Fatal(err)
+		}
+		if processed == len(ids) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	var lastDone time.Time
+	var totalAttempts int
+	if err := e.db.QueryRow(ctx, "SELECT max(processed_at), sum(attempts) FROM videos WHERE id = ANY($1)", ids).Scan(&lastDone, &totalAttempts); err != nil {
+		t.Fatal(err)
+	}
+	elapsed := lastDone.Sub(start)
+	if processed != len(ids) {
+		t.Fatalf("%d of %d videos processed after 6 minutes", processed, len(ids))
+	}
+
+	// Each stored once: one processed file per video, and one "video
+	// processed" per video in the worker logs.
+	stored := map[string]bool{}
+	pager := s3.NewListObjectsV2Paginator(e.c.S3, &s3.ListObjectsV2Input{Bucket: &e.c.Bucket, Prefix: aws.String("processed/")})
+	for pager.HasMorePages() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range page.Contents {
+			stored[aws.ToString(o.Key)] = true
+		}
+	}
+	var missing, twice []string
+	for _, id := range ids {
+		if !stored[blob.ProcessedKey(id)] {
+			missing = append(missing, id)
+		}
+		if n := workerLogCount(e, id, "video processed"); n != 1 {
+			twice = append(twice, fmt.Sprintf("%s×%d", id, n))
+		}
+	}
+	sort.Strings(twice)
+	if len(missing) > 0 || len(twice) > 0 {
+		t.Errorf("processed files missing for %v; videos not processed exactly once: %v", missing, twice)
+	}
+	queueEmpty(t, e)
+	t.Logf("burst: %d videos from %d concurrent clients; uploads accepted in %.1f s; all %d processed %.1f s after the first upload (%.1f videos/min with %d workers); longest job %.1f s (lease %s, renewed by heartbeats); %d redeliveries; each stored once; none lost",
+		len(ids), clients, uploaded.Seconds(), processed, elapsed.Seconds(), float64(len(ids))/elapsed.Minutes(), len(e.c.Procs("worker")),
+		longestJob(e, ids), visibility, totalAttempts-len(ids))
+}
