@@ -449,7 +449,7 @@ func TestInstanceRolesAreLeastPrivilege(t *testing.T) {
 		{web, "/processed/*", false},
 		{worker, "sqs:ReceiveMessage", true},
 		{worker, "sqs:SendMessage", false},
-		{worker, "s3:DeleteObject", false},
+		{worker, "s3:DeleteObject", true}, // files of a video deleted while it was processed
 		{worker, "/processed/*", true},
 		{worker, "JwtSigningKey", false},
 		{web, "JwtSigningKey", true},

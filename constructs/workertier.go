@@ -188,14 +188,14 @@ systemctl is-active --quiet anb-worker.service`,
 		bootTimeout:  awscdk.Duration_Minutes(jsii.Number(20)),
 	})
 
-	// Least privilege: read originals, write processed files and posters,
-	// consume tasks.
+	// Least privilege: read originals, write processed files and posters
+	// (and delete them when their video was deleted mid-job), consume tasks.
 	f.role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("s3:GetObject"),
 		Resources: &[]*string{p.Bucket.ArnForObjects(jsii.String("*"))},
 	}))
 	f.role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions: jsii.Strings("s3:PutObject", "s3:AbortMultipartUpload"),
+		Actions: jsii.Strings("s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"),
 		Resources: &[]*string{
 			p.Bucket.ArnForObjects(jsii.String("processed/*")),
 			p.Bucket.ArnForObjects(jsii.String("posters/*")),
