@@ -19,8 +19,6 @@ import (
 	"github.com/anb/risingstars/app/httpapi"
 	"github.com/anb/risingstars/app/platform"
 	"github.com/anb/risingstars/app/web"
-	"github.com/anb/risingstars/worker/media"
-	"github.com/anb/risingstars/worker/processor"
 	"github.com/labstack/echo/v4"
 )
 
@@ -61,9 +59,7 @@ func run(log *slog.Logger) error {
 		background.Go(func() { p.RequeueLost(ctx, log, time.Minute, 2*time.Minute) })
 	}
 	if cfg.Workers > 0 {
-		proc := &processor.Processor{Videos: p.Store, Blobs: p.Blobs, Media: &media.Pipeline{FFmpeg: cfg.FFmpeg},
-			TempDir: p.WorkDir, Log: log.With("role", "worker"),
-			Visibility: cfg.SQSVisibility, Backoff: processor.BackoffFrom(cfg.RetryBaseDelay)}
+		proc := p.Processor(log.With("role", "worker"))
 		background.Go(func() { proc.Run(ctx, p.Queue, cfg.Workers) })
 		log.Info("in-process workers started", "count", cfg.Workers)
 	}

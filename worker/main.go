@@ -19,7 +19,6 @@ import (
 	"github.com/anb/risingstars/app/config"
 	"github.com/anb/risingstars/app/platform"
 	"github.com/anb/risingstars/worker/media"
-	"github.com/anb/risingstars/worker/processor"
 )
 
 func main() {
@@ -77,9 +76,7 @@ func consume(log *slog.Logger) error {
 		return err
 	}
 	defer p.Close()
-	proc := &processor.Processor{Videos: p.Store, Blobs: p.Blobs, Media: &media.Pipeline{FFmpeg: cfg.FFmpeg},
-		TempDir: p.WorkDir, Log: log,
-		Visibility: cfg.SQSVisibility, Backoff: processor.BackoffFrom(cfg.RetryBaseDelay)}
+	proc := p.Processor(log)
 	log.Info("worker started", "queue", cfg.Queue, "storage", cfg.Storage, "concurrency", cfg.Workers)
 	proc.Run(ctx, p.Queue, cfg.Workers)
 	log.Info("worker stopped")

@@ -21,6 +21,8 @@ import (
 	"github.com/anb/risingstars/app/queue"
 	"github.com/anb/risingstars/app/secrets"
 	"github.com/anb/risingstars/app/store"
+	"github.com/anb/risingstars/worker/media"
+	"github.com/anb/risingstars/worker/processor"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -107,6 +109,12 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Platform, 
 		return nil, err
 	}
 	return p, nil
+}
+
+// Processor is a video worker wired to this platform and its settings.
+func (p *Platform) Processor(log *slog.Logger) *processor.Processor {
+	return &processor.Processor{Videos: p.Store, Blobs: p.Blobs, Media: &media.Pipeline{FFmpeg: p.Config.FFmpeg},
+		TempDir: p.WorkDir, Log: log, Visibility: p.Config.SQSVisibility, Backoff: processor.BackoffFrom(p.Config.RetryBaseDelay)}
 }
 
 // Close releases the database.
