@@ -173,3 +173,79 @@ func TestRankingsOrderFilterAndPositions(t *testing.T) {
 		}
 	})
 }
+
+// The rankings read per-player totals that triggers maintain (migration
+// 0002); whatever happens to videos, they must equal the sum over the
+// player's public processed videos.
+func TestRankingTotalsFollowVideos(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db storetest.DB) {
+		ctx := context.Background()
+		ana := newUser(t, db.Store, "ana@example.com", "Cali")
+		bob := newUser(t, db.Store, "bob@example.com", "Cali")
+		voters := make([]store.User, 6)
+		for i := range voters {
+			voters[i] = newUser(t, db.Store, fmt.Sprintf("v%d@example.com", i), "Pasto")
+		}
+		first := newPublishedVideo(t, db.Store, ana.ID)
+		second := newPublishedVideo(t, db.Store, ana.ID)
+		// Bob's only video is private: he is not ranked, however processed.
+		private := store.Video{ID: uuid.NewString(), TaskID: uuid.NewString(), UserID: bob.ID, Title: "Privado", IsPublic: false}
+		if err := db.Store.CreateVideo(ctx, &private); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Store.BeginProcessing(ctx, private.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Store.FinishProcessing(ctx, private.ID); err != nil {
+			t.Fatal(err)
+		}
+		// A public video still waiting for a worker does not count either.
+		pending := store.Video{ID: uuid.NewString(), TaskID: uuid.NewString(), UserID: bob.ID, Title: "En cola", IsPublic: true}
+		if err := db.Store.CreateVideo(ctx, &pending); err != nil {
+			t.Fatal(err)
+		}
+
+		var wg sync.WaitGroup
+		for _, v := range voters {
+			for _, video := range []store.Video{first, second} {
+				wg.Go(func() {
+					if err := db.Store.Vote(ctx, v.ID, video.ID); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+		}
+		wg.Wait()
+		if err := db.Store.Vote(ctx, voters[0].ID, first.ID); !errors.Is(err, store.ErrAlreadyVoted) {
+			t.Fatalf("repeated vote: %v, want ErrAlreadyVoted", err)
+		}
+		if err := db.Store.Vote(ctx, voters[0].ID, pending.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("vote for a pending video: %v, want ErrNotFound", err)
+		}
+		got, err := db.Store.Rankings(ctx, "", 1, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0].UserID != ana.ID || got[0].Votes != 12 {
+			t.Fatalf("rankings = %+v, want only Ana with 12 votes", got)
+		}
+
+		// Bob's queued video gets published: he enters the ranking with 0 votes.
+		if _, err := db.Store.BeginProcessing(ctx, pending.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Store.FinishProcessing(ctx, pending.ID); err != nil {
+			t.Fatal(err)
+		}
+		cali, err := db.Store.Rankings(ctx, "cali", 1, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cali) != 2 || cali[0].UserID != ana.ID || cali[1].UserID != bob.ID || cali[1].Votes != 0 {
+			t.Fatalf("Cali rankings = %+v, want Ana (12) then Bob (0)", cali)
+		}
+		if none, err := db.Store.Rankings(ctx, "Pasto", 1, 10); err != nil || len(none) != 0 {
+			t.Fatalf("Pasto rankings = %+v, %v; want none (voters have no videos)", none, err)
+		}
+	})
+}

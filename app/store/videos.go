@@ -166,17 +166,19 @@ type Ranking struct {
 
 // Rankings ranks players by the votes of their public processed videos;
 // ties go to the earlier registered player. city filters case-insensitively.
+// The totals come from player_totals, which triggers keep in step with
+// videos (migration 0002): a page is an index range, not a sum over every
+// published video.
 func (s *Store) Rankings(ctx context.Context, city string, page, pageSize int) ([]Ranking, error) {
-	q := `SELECT u.id AS user_id, u.first_name, u.last_name, u.city, SUM(v.votes) AS votes
-		FROM videos v JOIN users u ON u.id = v.user_id
-		WHERE v.is_public AND v.status = ?`
-	args := []any{StatusProcessed}
+	q := `SELECT u.id AS user_id, u.first_name, u.last_name, u.city, p.votes
+		FROM player_totals p JOIN users u ON u.id = p.user_id
+		WHERE p.published > 0`
+	var args []any
 	if city != "" {
-		q += " AND u.city_key = ?"
+		q += " AND p.city_key = ?"
 		args = append(args, strings.ToLower(strings.TrimSpace(city)))
 	}
-	q += ` GROUP BY u.id, u.first_name, u.last_name, u.city
-		ORDER BY votes DESC, u.id ASC
+	q += ` ORDER BY p.votes DESC, p.user_id ASC
 		LIMIT ? OFFSET ?`
 	args = append(args, pageSize, (page-1)*pageSize)
 	var out []Ranking
