@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -49,12 +50,13 @@ func runWeb(ctx context.Context, o *options) error {
 	r.Params["slo_p95"] = o.sloP95.String()
 	r.Params["video_pool"] = len(pool)
 	stamp := time.Now().UnixNano()
+	var signups atomic.Int64 // VU ids and iterations restart with each stage: numbering them would repeat e-mails
 	cities := []string{"Bogotá", "Medellín", "Cali", "Barranquilla", "Cartagena"}
 
 	step := func(ctx context.Context, vu *VU) error {
 		u, _ := vu.state.(*webUser)
 		if u == nil || u.round >= o.browse {
-			email := fmt.Sprintf("web-%d-%d-%d@loadtest.anb", stamp, vu.id, vu.iter)
+			email := fmt.Sprintf("web-%d-%d@loadtest.anb", stamp, signups.Add(1))
 			city := cities[vu.rng.IntN(len(cities))]
 			body, _ := json.Marshal(signupBody(email, "Visitante", strconv.Itoa(vu.id), city, "clave-de-carga"))
 			if _, err := vu.do(ctx, request{op: "signup", method: "POST", path: "/api/auth/signup", body: body,
