@@ -115,15 +115,22 @@ type PublicVideo struct {
 
 // PublicVideos lists public processed videos, most recently published first.
 // viewerID > 0 fills HasVoted for that user.
+//
+// The status is written into the SQL rather than passed as a parameter.
+// After a few runs PostgreSQL may reuse a generic plan for the prepared
+// statement, and a generic plan can use the partial index
+// videos_published_order_idx only when the WHERE clause literally states
+// the index's condition; with a parameter it joined and sorted every public
+// video on each page (~15 ms instead of ~0.2 ms).
 func (s *Store) PublicVideos(ctx context.Context, viewerID int64, page, pageSize int) ([]PublicVideo, error) {
 	var out []PublicVideo
 	err := s.db.WithContext(ctx).Raw(`SELECT v.id, v.title, v.votes, v.uploaded_at, v.processed_at,
 			u.first_name, u.last_name, u.city, u.country,
 			EXISTS (SELECT 1 FROM votes x WHERE x.video_id = v.id AND x.user_id = ?) AS has_voted
 		FROM videos v JOIN users u ON u.id = v.user_id
-		WHERE v.is_public AND v.status = ?
+		WHERE v.is_public AND v.status = '`+StatusProcessed+`'
 		ORDER BY v.processed_at DESC, v.id DESC
-		LIMIT ? OFFSET ?`, viewerID, StatusProcessed, pageSize, (page-1)*pageSize).Scan(&out).Error
+		LIMIT ? OFFSET ?`, viewerID, pageSize, (page-1)*pageSize).Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("list public videos: %w", err)
 	}

@@ -442,6 +442,9 @@ loop:
 		out.ErrorRate = float64(out.Errors) / float64(out.Requests)
 	}
 	out.Latency = latencyStats(all)
+	if out.Requests == 0 {
+		fmt.Fprintf(os.Stderr, "   warning: %s c=%d measured no requests (every virtual user stopped: out of work?)\n", spec.name, spec.clients)
+	}
 	out.CPU = cpuShare(cpu0, cpu1, out.RPS)
 	return out, nil
 }

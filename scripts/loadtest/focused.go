@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"strconv"
@@ -70,6 +71,15 @@ func runVideos(ctx context.Context, o *options) error {
 	r := newRun(o, "videos")
 	r.Params["pages"] = o.pages
 	r.Params["query"] = o.query
+	r.Params["logged_in"] = o.auth
+	token := ""
+	if o.auth {
+		var err error
+		c := newClient(o.base, 1, 30*time.Second)
+		if token, err = c.newUser(ctx, fmt.Sprintf("viewer-%d@loadtest.anb", time.Now().UnixNano()), "Cali"); err != nil {
+			return err
+		}
+	}
 	err := sweep(ctx, o, r, r.Name, nil, func(ctx context.Context, vu *VU) error {
 		path := "/api/public/videos"
 		sep := "?"
@@ -80,7 +90,7 @@ func runVideos(ctx context.Context, o *options) error {
 		if o.query != "" {
 			path += sep + o.query
 		}
-		_, err := vu.do(ctx, request{op: "videos", method: "GET", path: path, want: []int{http.StatusOK}})
+		_, err := vu.do(ctx, request{op: "videos", method: "GET", path: path, token: token, want: []int{http.StatusOK}})
 		return err
 	})
 	if err != nil {
@@ -101,8 +111,11 @@ type voteWork struct {
 	tokens   map[int64]string
 	videos   []string
 	existing map[votePair]bool
-	step     int // coprime with len(videos): voter v's k-th video is (v*7919 + k*step) mod M
-	next     atomic.Int64
+	// Voter v's k-th video is (v*7919 + (k+offset)*step) mod M, step coprime
+	// with M: distinct for k < M. A random offset per run starts each run in
+	// a fresh region instead of walking through the pairs earlier runs voted.
+	step, offset int64
+	next         atomic.Int64
 
 	mu       sync.Mutex
 	accepted []votePair // answered 200
@@ -112,18 +125,17 @@ type voteWork struct {
 
 func (w *voteWork) take() (votePair, bool) {
 	m, n := int64(len(w.videos)), int64(len(w.voters))
-	for range 1000 {
+	for { // bounded: i grows on every pass and stops at n*m
 		i := w.next.Add(1) - 1
 		v, k := i%n, i/n
 		if k >= m {
 			return votePair{}, false
 		}
-		p := votePair{user: w.voters[v], video: w.videos[(v*7919+k*int64(w.step))%m]}
+		p := votePair{user: w.voters[v], video: w.videos[(v*7919+(k+w.offset)*w.step)%m]}
 		if !w.existing[p] {
 			return p, true
 		}
 	}
-	return votePair{}, false
 }
 
 func gcd(a, b int) int {
@@ -258,10 +270,11 @@ func prepareVotes(ctx context.Context, o *options, c *client) (*voteWork, int64,
 	w.step = 1
 	for s := len(w.videos)/2 + 1; s < len(w.videos); s++ {
 		if gcd(s, len(w.videos)) == 1 {
-			w.step = s
+			w.step = int64(s)
 			break
 		}
 	}
+	w.offset = rand.Int64N(int64(len(w.videos)))
 	return w, before, nil
 }
 

@@ -51,6 +51,7 @@ type options struct {
 	rate        float64
 	query       string
 	pages       int
+	auth        bool
 
 	targetRPS     float64
 	targetP99     time.Duration
@@ -106,6 +107,7 @@ func main() {
 	flag.Float64Var(&o.rate, "rate", 0, "open loop: offer this many requests/s at every level, -clients bounding those in flight (0: closed loop)")
 	flag.StringVar(&o.query, "query", "", "extra query string of rankings/videos requests (e.g. city=Cali)")
 	flag.IntVar(&o.pages, "pages", 1, "videos mode: spread requests over pages 1..N")
+	flag.BoolVar(&o.auth, "auth", false, "videos mode: list as a logged-in viewer (has_voted), one new account")
 
 	flag.Float64Var(&o.targetRPS, "target-rps", 0, "throughput target checked at -target-clients (0: none)")
 	flag.DurationVar(&o.targetP99, "target-p99", 0, "p99 latency target checked at -target-clients (0: none)")

@@ -43,7 +43,13 @@ func linePlot(path, title, xlabel, ylabel string, logX bool, ss ...series) error
 	p.Legend.YOffs = vg.Points(-4)
 	p.Add(plotter.NewGrid())
 	p.Y.Min = 0
-	if logX {
+	xs := map[float64]bool{}
+	for _, s := range ss {
+		for _, pt := range s.pts {
+			xs[pt.X] = true
+		}
+	}
+	if logX && len(xs) > 1 { // a log axis needs a range
 		// Label exactly the measured levels (1, 8, 64...), on a log scale.
 		p.X.Scale = plot.LogScale{}
 		seen := map[float64]bool{}

@@ -143,6 +143,9 @@ func cpuShare(a, b cpuSnapshot, rps float64) *CPUShare {
 	c.Postgres = (b.pg - a.pg) / wall
 	c.Loadgen = (b.loadgen - a.loadgen) / wall
 	c.FFmpeg = max(b.ffmpeg-a.ffmpeg, 0) / wall
+	if b.total <= a.total { // too short to see a clock tick
+		return nil
+	}
 	// /proc/stat totals cover all CPUs: scale them to cores.
 	scale := float64(cores) / ((b.total - a.total) / wall)
 	busy := (b.busy - a.busy) / wall * scale

@@ -6,7 +6,8 @@
 #   scripts/loadtest/run-local.sh                 # every step
 #   STEPS="seed rankings vote" scripts/loadtest/run-local.sh
 #
-# Steps: seed rankings videos vote upload nocache web batch worker memtest summary
+# Steps: seed rankings videos gallery vote rate upload nocache web batch worker memtest summary
+# A failed step is reported at the end; the following steps still run.
 # Knobs (env): OUT, PORT (19380), DURATION (20s), CLIENTS (1,8,32,64,128),
 #   API_PROCS / LOADGEN_PROCS (GOMAXPROCS of the API and of the load generator;
 #   empty = all cores), MAX_LOAD (1.5: wait for the 1-minute load average to
@@ -25,7 +26,7 @@ MAX_LOAD=${MAX_LOAD:-1.5}
 WAIT_LOAD=${WAIT_LOAD:-600}
 LABEL=${LABEL:-}
 DB_PREFIX=${DB_PREFIX:-anb_capacity}
-STEPS=${STEPS:-seed rankings videos vote upload nocache web batch worker memtest summary}
+STEPS=${STEPS:-seed rankings videos gallery vote rate upload nocache web batch worker memtest summary}
 JWT_SECRET=loadtest-secret-not-for-production-0123456789
 BASE=http://127.0.0.1:$PORT
 PG=postgres://anb:anb@127.0.0.1:5432
@@ -89,7 +90,11 @@ quiet() {
   echo "==> load average $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
-lt() { env ${LOADGEN_PROCS:+GOMAXPROCS=$LOADGEN_PROCS} "$LT_BIN" -out "$OUT" ${LABEL:+-label "$LABEL"} "$@"; }
+FAILED=()
+# lt runs the load generator; a failure is recorded, not fatal.
+lt() {
+  env ${LOADGEN_PROCS:+GOMAXPROCS=$LOADGEN_PROCS} "$LT_BIN" -out "$OUT" "$@" || FAILED+=("$*")
+}
 label() { echo "${1}${LABEL:+-$LABEL}"; }
 
 LOAD_DB=${DB_PREFIX}_load
@@ -100,40 +105,50 @@ if has seed; then
   fresh_db "$LOAD_DB"
   "$LT_BIN" -mode seed -db "$PG/$LOAD_DB?sslmode=disable"
 fi
-if has rankings || has videos || has vote || has upload; then
+if has rankings || has videos || has gallery || has vote || has rate || has upload; then
   start_api "$LOAD_DB"
 fi
 if has rankings; then
   quiet
-  lt -mode rankings -base "$BASE" -api-pid "$API_PID" -clients "$CLIENTS" -duration "$DURATION" -target-rps 3000 -target-p99 50ms
+  lt -mode rankings ${LABEL:+-label "$LABEL"} -base "$BASE" -api-pid "$API_PID" -clients "$CLIENTS" -duration "$DURATION" \
+    -target-rps 3000 -target-p99 50ms
 fi
 if has videos; then
   quiet
-  lt -mode videos -base "$BASE" -api-pid "$API_PID" -clients "$CLIENTS" -duration "$DURATION" -target-rps 2000
+  lt -mode videos ${LABEL:+-label "$LABEL"} -base "$BASE" -api-pid "$API_PID" -clients "$CLIENTS" -duration "$DURATION" -target-rps 2000
+fi
+if has gallery; then
+  quiet
+  # The gallery as logged-in players page through it (has_voted, pages 1-5).
+  lt -mode videos -label "$(label gallery)" -pages 5 -auth -base "$BASE" -api-pid "$API_PID" -clients "$CLIENTS" \
+    -duration "$DURATION" -target-rps 2000
 fi
 if has vote; then
   quiet
-  # Closed loop: the most the endpoint takes. Open loop: p99 at the target rate.
-  lt -mode vote -base "$BASE" -api-pid "$API_PID" -clients "$CLIENTS" -duration "$DURATION" -target-rps 1000 \
+  # Closed loop: the most the endpoint takes.
+  lt -mode vote ${LABEL:+-label "$LABEL"} -base "$BASE" -api-pid "$API_PID" -clients "$CLIENTS" -duration "$DURATION" -target-rps 1000 \
     -db "$PG/$LOAD_DB?sslmode=disable" -jwt-secret "$JWT_SECRET"
+fi
+if has rate; then
   quiet
-  "$LT_BIN" -out "$OUT" -label "$(label rate1000)" -mode vote -base "$BASE" -api-pid "$API_PID" -clients 64 -rate 1000 -duration "$DURATION" \
+  # Open loop: the latency at the target rate, 1000 votes/s.
+  lt -mode vote -label "$(label rate1000)" -base "$BASE" -api-pid "$API_PID" -clients 64 -rate 1000 -duration "$DURATION" \
     -target-rps 990 -target-p99 100ms -db "$PG/$LOAD_DB?sslmode=disable" -jwt-secret "$JWT_SECRET"
 fi
 if has upload; then
   quiet
-  lt -mode upload -base "$BASE" -api-pid "$API_PID" -uploads 10 -upload-concurrency 10 -upload-mb 50
+  lt -mode upload ${LABEL:+-label "$LABEL"} -base "$BASE" -api-pid "$API_PID" -uploads 10 -upload-concurrency 10 -upload-mb 50
 fi
 if has nocache; then
   start_api "$LOAD_DB" ANB_RANKINGS_CACHE_TTL=0
   quiet
-  "$LT_BIN" -out "$OUT" -label "$(label nocache)" -mode rankings -base "$BASE" -api-pid "$API_PID" -clients "$CLIENTS" \
+  lt -label "$(label nocache)" -mode rankings -base "$BASE" -api-pid "$API_PID" -clients "$CLIENTS" \
     -duration "$DURATION" -target-rps 500
 fi
 if has web; then
   start_api "$LOAD_DB"
   quiet
-  lt -mode web -base "$BASE" -api-pid "$API_PID" -stages 1,2,4,8,16,32,64 -stage-duration "$DURATION"
+  lt -mode web ${LABEL:+-label "$LABEL"} -base "$BASE" -api-pid "$API_PID" -stages 1,2,4,8,16,32,64 -stage-duration "$DURATION"
 fi
 if has batch; then
   BATCH_DB=${DB_PREFIX}_batch
@@ -141,21 +156,25 @@ if has batch; then
   # One in-process worker, as a worker instance runs one job at a time.
   start_api "$BATCH_DB" ANB_WORKERS=1
   quiet
-  lt -mode batch -base "$BASE" -api-pid "$API_PID" -uploads 10 -upload-concurrency 10 -clip-seconds 30
+  lt -mode batch ${LABEL:+-label "$LABEL"} -base "$BASE" -api-pid "$API_PID" -uploads 10 -upload-concurrency 10 -clip-seconds 30
 fi
 stop_api
 if has worker; then
   WORKER_DB=${DB_PREFIX}_worker
   fresh_db "$WORKER_DB"
   quiet
-  lt -mode worker -clip-seconds 60 -reps 3 -worker-bin "$BIN/worker" -db "$PG/$WORKER_DB?sslmode=disable"
+  lt -mode worker ${LABEL:+-label "$LABEL"} -clip-seconds 60 -reps 3 -worker-bin "$BIN/worker" -db "$PG/$WORKER_DB?sslmode=disable"
 fi
 if has memtest; then
   quiet
   echo "==> app/httpapi TestLargeUploadKeepsTheHeapSmall"
-  go test -count=1 -run 'TestLargeUploadKeepsTheHeapSmall$' -v ./app/httpapi | tee "$OUT/memory-test.txt" | grep -E 'heap|ok|FAIL'
+  go test -count=1 -run 'TestLargeUploadKeepsTheHeapSmall$' -v ./app/httpapi >"$OUT/memory-test.txt" 2>&1 || FAILED+=(memtest)
+  grep -E 'heap|^ok|FAIL' "$OUT/memory-test.txt"
 fi
 if has summary; then
-  "$LT_BIN" -mode summary -out "$OUT" >/dev/null
-  echo "==> summary: $OUT/summary.md"
+  "$LT_BIN" -mode summary -out "$OUT" >/dev/null && echo "==> summary: $OUT/summary.md"
+fi
+if ((${#FAILED[@]})); then
+  printf '==> failed: %s\n' "${FAILED[@]}"
+  exit 1
 fi

@@ -193,8 +193,13 @@ func runWorker(ctx context.Context, o *options) error {
 		pct(cli.MedianS, bare.MedianS) <= 15)
 	if pr := byKey["processor"]; pr != nil {
 		extra["processor_overhead_pct"] = pct(pr.MedianS, bare.MedianS)
-		r.verdict("queue + storage + database overhead (processor.Handle) over bare ffmpeg", "≤ 15 %",
+		r.verdict("processor.Handle (queue + storage + database + ffmpeg) vs bare ffmpeg", "≤ +15 %",
 			fmt.Sprintf("%+.1f %% (%.2f s vs %.2f s)", pct(pr.MedianS, bare.MedianS), pr.MedianS, bare.MedianS), pct(pr.MedianS, bare.MedianS) <= 15)
+		own := pr.Steps["queue+storage+database"]
+		extra["processor_own_seconds"] = own
+		extra["processor_own_pct_of_bare"] = own / bare.MedianS * 100
+		r.verdict("time Handle spends outside ffmpeg, share of a bare ffmpeg run", "≤ 15 %",
+			fmt.Sprintf("%.3f s = %.2f %%", own, own/bare.MedianS*100), own/bare.MedianS <= 0.15)
 	}
 	for _, key := range []string{"naive-reencode", "naive-copy"} {
 		nv := byKey[key]
@@ -278,7 +283,8 @@ func processorVariant(ctx context.Context, o *options, p *media.Pipeline, clip, 
 		return variant{}, nil, err
 	}
 	q := queue.NewLocal()
-	proc := &processor.Processor{Videos: st, Blobs: blobs, Media: p, TempDir: jobs, Log: slog.New(slog.NewJSONHandler(logFile, nil))}
+	timed := &timedTranscoder{next: p}
+	proc := &processor.Processor{Videos: st, Blobs: blobs, Media: timed, TempDir: jobs, Log: slog.New(slog.NewJSONHandler(logFile, nil))}
 	v := variant{key: "processor", name: "processor.Handle (local queue + disk + PostgreSQL)"}
 	v.run = func(ctx context.Context, dir string) (string, map[string]time.Duration, error) {
 		// The upload (done by the API) is outside the timing, as in production.
@@ -309,9 +315,26 @@ func processorVariant(ctx context.Context, o *options, p *media.Pipeline, clip, 
 		if got.Status != store.StatusProcessed {
 			return "", nil, fmt.Errorf("video ended %s: %s", got.Status, got.Error)
 		}
-		return filepath.Join(work, "blobs", blob.ProcessedKey(video.ID)), map[string]time.Duration{"handle": elapsed}, nil
+		// Everything Handle did besides ffmpeg: queue, status updates,
+		// fetching the original, storing the results. Measured directly, it
+		// does not drown in the run-to-run noise of ffmpeg itself.
+		return filepath.Join(work, "blobs", blob.ProcessedKey(video.ID)),
+			map[string]time.Duration{"ffmpeg": timed.last, "queue+storage+database": elapsed - timed.last}, nil
 	}
 	return v, func() { st.Close(); logFile.Close() }, nil
+}
+
+// timedTranscoder records how long the media pipeline took inside Handle.
+type timedTranscoder struct {
+	next processor.Transcoder
+	last time.Duration
+}
+
+func (t *timedTranscoder) Transcode(ctx context.Context, in, out, poster string) error {
+	start := time.Now()
+	err := t.next.Transcode(ctx, in, out, poster)
+	t.last = time.Since(start)
+	return err
 }
 
 func copyInto(src, dst string) error {
