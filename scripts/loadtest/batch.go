@@ -11,6 +11,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/anb/risingstars/scripts/loadtest/clip"
+	"github.com/anb/risingstars/scripts/loadtest/results"
+	"github.com/anb/risingstars/scripts/loadtest/stats"
 	"gonum.org/v1/plot/plotter"
 )
 
@@ -33,23 +36,23 @@ type BatchSample struct {
 // runBatch is scenario 2: a burst of uploads, then status polling until
 // every video is processed or failed; it reports videos/minute.
 func runBatch(ctx context.Context, o *options) error {
-	r := newRun(o, "batch")
+	r := results.New("batch", o.label)
 	c := newClient(o.base, o.uploadConcurrency+4, 15*time.Minute)
 	if err := c.waitHealthy(ctx, 30*time.Second); err != nil {
 		return err
 	}
-	clip, err := generateClip(ctx, o.ffmpeg, "", o.clipSeconds)
+	src, err := clip.Generate(ctx, o.ffmpeg, o.clipSeconds)
 	if err != nil {
 		return err
 	}
-	fi, err := os.Stat(clip)
+	fi, err := os.Stat(src)
 	if err != nil {
 		return err
 	}
 	r.Base = o.base
 	r.Params["uploads"] = o.uploads
 	r.Params["upload_concurrency"] = o.uploadConcurrency
-	r.Params["clip"] = fmt.Sprintf("%s, %d s 1080p30 with audio, %.1f MiB", filepath.Base(clip), o.clipSeconds, float64(fi.Size())/(1<<20))
+	r.Params["clip"] = fmt.Sprintf("%s, %d s 1080p30 with audio, %.1f MiB", filepath.Base(src), o.clipSeconds, float64(fi.Size())/(1<<20))
 
 	nUsers := max(1, min(o.uploadConcurrency, o.uploads))
 	tokens := make([]string, nUsers)
@@ -74,7 +77,7 @@ func runBatch(ctx context.Context, o *options) error {
 			defer func() { <-sem }()
 			tok := tokens[i%nUsers]
 			start := time.Now()
-			id, err := uploadOnce(ctx, c, clip, fmt.Sprintf("Lote %d", i), tok)
+			id, err := uploadOnce(ctx, c, src, fmt.Sprintf("Lote %d", i), tok)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -86,7 +89,7 @@ func runBatch(ctx context.Context, o *options) error {
 			videos = append(videos, &batchVideo{id: id, token: tok, uploadedAt: time.Now()})
 		})
 	}
-	fmt.Fprintf(os.Stderr, "batch: %d uploads of %s (%d at a time)\n", o.uploads, filepath.Base(clip), o.uploadConcurrency)
+	fmt.Fprintf(os.Stderr, "batch: %d uploads of %s (%d at a time)\n", o.uploads, filepath.Base(src), o.uploadConcurrency)
 	uploadsDone := make(chan struct{})
 	go func() { wg.Wait(); close(uploadsDone) }()
 
@@ -156,23 +159,20 @@ func runBatch(ctx context.Context, o *options) error {
 	}
 	sort.Slice(done, func(i, j int) bool { return done[i].Before(done[j]) })
 	extra := map[string]any{"upload_errors": uploadErrors, "timeline": timeline,
-		"upload_latency_ms": latencyStats(uploadLat), "upload_to_settled_ms": latencyStats(latency)}
+		"upload_latency_ms": stats.Latencies(uploadLat), "upload_to_settled_ms": stats.Latencies(latency)}
 	last := timeline[len(timeline)-1]
 	extra["processed"], extra["failed"] = last.Processed, last.Failed
-	if len(done) > 0 {
-		drain := done[len(done)-1].Sub(t0).Seconds()
-		extra["drain_seconds"] = drain
-		extra["videos_per_minute"] = float64(len(done)) / drain * 60
-		r.verdict("batch burst drained", fmt.Sprintf("%d processed, 0 failed", o.uploads),
+	rates := drainRates(t0, done)
+	for k, v := range rates {
+		extra[k] = v
+	}
+	if drain, ok := rates["drain_seconds"]; ok {
+		r.Verdict("batch burst drained", fmt.Sprintf("%d processed, 0 failed", o.uploads),
 			fmt.Sprintf("%d processed, %d failed in %.0f s", last.Processed, last.Failed, drain), last.Processed == o.uploads)
 	}
-	if len(done) > 1 {
-		// Between the first and the last completion the workers were never idle.
-		steady := float64(len(done)-1) / done[len(done)-1].Sub(done[0]).Seconds() * 60
-		extra["steady_videos_per_minute"] = steady
-		extra["seconds_per_video"] = 60 / steady
+	if steady, ok := rates["steady_videos_per_minute"]; ok {
 		fmt.Fprintf(os.Stderr, "== batch: %.2f videos/min overall, %.2f videos/min steady (%.1f s per video)\n",
-			extra["videos_per_minute"], steady, 60/steady)
+			rates["videos_per_minute"], steady, rates["seconds_per_video"])
 	}
 	if share := cpuShare(cpu0, cpu1, 0); share != nil {
 		extra["cpu_during_drain"] = share
@@ -180,18 +180,43 @@ func runBatch(ctx context.Context, o *options) error {
 			share.FFmpeg, share.API, share.Postgres, share.Loadgen, share.Other, share.Idle))
 	}
 	r.Extra = extra
-	r.plots = append(r.plots, func(dir string) (string, error) {
-		var processed, waiting series
-		processed.name, waiting.name = "processed (cumulative)", "waiting (queued or processing)"
+	r.AddPlot(func(dir string) (string, error) {
+		var processed, waiting results.Series
+		processed.Name, waiting.Name = "processed (cumulative)", "waiting (queued or processing)"
 		for _, s := range timeline {
-			processed.pts = append(processed.pts, plotter.XY{X: s.Seconds, Y: float64(s.Processed)})
-			waiting.pts = append(waiting.pts, plotter.XY{X: s.Seconds, Y: float64(s.Waiting)})
+			processed.Pts = append(processed.Pts, plotter.XY{X: s.Seconds, Y: float64(s.Processed)})
+			waiting.Pts = append(waiting.Pts, plotter.XY{X: s.Seconds, Y: float64(s.Waiting)})
 		}
 		name := r.Name + "-drain.png"
-		return name, linePlot(filepath.Join(dir, name), fmt.Sprintf("%s: %d uploads draining", r.Name, o.uploads),
+		return name, results.LinePlot(filepath.Join(dir, name), fmt.Sprintf("%s: %d uploads draining", r.Name, o.uploads),
 			"seconds since the burst started", "videos", false, processed, waiting)
 	})
-	return r.save(o.out)
+	return r.Save(o.out)
+}
+
+// drainRates are the figures of a burst started at t0 whose videos settled
+// (processed or failed) at the sorted times done, as the poll saw them:
+// drain_seconds and videos_per_minute from t0 to the last one; and, between
+// the first and the last (when the workers were never idle),
+// steady_videos_per_minute and seconds_per_video. The steady figures are
+// left out when fewer than two videos settled or all in the same poll: no
+// time passed between them to measure a rate over.
+func drainRates(t0 time.Time, done []time.Time) map[string]float64 {
+	out := map[string]float64{}
+	if len(done) == 0 {
+		return out
+	}
+	drain := done[len(done)-1].Sub(t0).Seconds()
+	out["drain_seconds"] = drain
+	if drain > 0 {
+		out["videos_per_minute"] = float64(len(done)) / drain * 60
+	}
+	if span := done[len(done)-1].Sub(done[0]).Seconds(); len(done) > 1 && span > 0 {
+		steady := float64(len(done)-1) / span * 60
+		out["steady_videos_per_minute"] = steady
+		out["seconds_per_video"] = 60 / steady
+	}
+	return out
 }
 
 // uploadOnce uploads the clip and returns the new video's id.

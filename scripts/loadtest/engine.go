@@ -11,10 +11,12 @@ import (
 	"net/http"
 	"os"
 	"slices"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/anb/risingstars/scripts/loadtest/results"
+	"github.com/anb/risingstars/scripts/loadtest/stats"
 )
 
 // client talks to one base URL with a connection pool sized for the test.
@@ -175,60 +177,6 @@ func (vu *VU) do(ctx context.Context, r request) (int, error) {
 	return status, err
 }
 
-// Level is the measured result of running a number of clients for a while.
-type Level struct {
-	Clients   int              `json:"clients"`
-	Rate      float64          `json:"rate,omitempty"`    // open loop: requests/s offered
-	Dropped   int64            `json:"dropped,omitempty"` // open loop: due requests never sent (backlog full)
-	Seconds   float64          `json:"seconds"`
-	Requests  int              `json:"requests"`
-	Errors    int              `json:"errors"`
-	ErrorRate float64          `json:"error_rate"`
-	RPS       float64          `json:"rps"`
-	Latency   LatencyStats     `json:"latency_ms"`
-	Ops       map[string]OpRes `json:"ops"`
-	CPU       *CPUShare        `json:"cpu,omitempty"`
-	Extra     map[string]any   `json:"extra,omitempty"`
-}
-
-// OpRes is one operation's share of a level.
-type OpRes struct {
-	Requests int            `json:"requests"`
-	Errors   int            `json:"errors"`
-	RPS      float64        `json:"rps"`
-	Latency  LatencyStats   `json:"latency_ms"`
-	Statuses map[string]int `json:"statuses"`
-	Example  string         `json:"first_error,omitempty"`
-}
-
-// LatencyStats in milliseconds.
-type LatencyStats struct {
-	Mean float64 `json:"mean"`
-	P50  float64 `json:"p50"`
-	P90  float64 `json:"p90"`
-	P95  float64 `json:"p95"`
-	P99  float64 `json:"p99"`
-	Max  float64 `json:"max"`
-}
-
-func latencyStats(d []time.Duration) LatencyStats {
-	if len(d) == 0 {
-		return LatencyStats{}
-	}
-	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-	ms := func(x time.Duration) float64 { return float64(x.Microseconds()) / 1000 }
-	pct := func(p float64) float64 {
-		i := int(p*float64(len(d))+0.5) - 1 // nearest rank
-		return ms(d[min(max(i, 0), len(d)-1)])
-	}
-	var sum time.Duration
-	for _, x := range d {
-		sum += x
-	}
-	return LatencyStats{Mean: ms(sum / time.Duration(len(d))), P50: pct(0.50), P90: pct(0.90), P95: pct(0.95),
-		P99: pct(0.99), Max: ms(d[len(d)-1])}
-}
-
 // levelSpec says how to run one level.
 type levelSpec struct {
 	name     string
@@ -249,7 +197,7 @@ type levelSpec struct {
 
 // runLevel runs spec.clients virtual users through a warm-up and a measured
 // window and returns what was measured. Every loop ends by time or count.
-func runLevel(ctx context.Context, spec levelSpec) (Level, error) {
+func runLevel(ctx context.Context, spec levelSpec) (results.Level, error) {
 	lv := &levelState{maxOps: spec.maxOps, stopped: make(chan struct{})}
 	if lv.maxOps <= 0 {
 		lv.maxOps = 10_000_000
@@ -259,7 +207,7 @@ func runLevel(ctx context.Context, spec levelSpec) (Level, error) {
 		vus[i] = &VU{id: i, rng: rand.New(rand.NewPCG(uint64(i)+1, uint64(time.Now().UnixNano()))), c: spec.c, lv: lv, ops: map[string]*opData{}}
 		if spec.setup != nil {
 			if err := spec.setup(ctx, vus[i]); err != nil {
-				return Level{}, fmt.Errorf("set up virtual user %d: %w", i, err)
+				return results.Level{}, fmt.Errorf("set up virtual user %d: %w", i, err)
 			}
 		}
 	}
@@ -348,7 +296,7 @@ loop:
 			lv.halt()
 			cancel()
 			<-done
-			return Level{}, ctx.Err()
+			return results.Level{}, ctx.Err()
 		case <-timer.C:
 			if !measuring {
 				measuring = true
@@ -389,13 +337,7 @@ loop:
 		cpu0 = takeCPU(spec.pids)
 		measureStart = time.Now()
 	}
-	end := time.Unix(0, lv.lastDone.Load())
-	if end.After(measureEnd) || end.Before(measureStart) {
-		end = time.Now()
-		if end.After(measureEnd) {
-			end = measureEnd
-		}
-	}
+	secs := measuredSeconds(measureStart, measureEnd, time.Unix(0, lv.lastDone.Load()), time.Now(), spec.duration)
 	cpu1 := takeCPU(spec.pids)
 
 	merged := map[string]*opData{}
@@ -416,13 +358,42 @@ loop:
 			}
 		}
 	}
-	secs := end.Sub(measureStart).Seconds()
-	if secs <= 0 {
-		secs = spec.duration.Seconds()
+	out := summarize(merged, secs)
+	out.Clients, out.Rate, out.Dropped = spec.clients, spec.rate, lv.dropped.Load()
+	if out.Requests == 0 {
+		fmt.Fprintf(os.Stderr, "   warning: %s c=%d measured no requests (every virtual user stopped: out of work?)\n", spec.name, spec.clients)
 	}
-	out := Level{Clients: spec.clients, Rate: spec.rate, Dropped: lv.dropped.Load(), Seconds: secs, Ops: map[string]OpRes{}}
+	out.CPU = cpuShare(cpu0, cpu1, out.RPS)
+	return out, nil
+}
+
+// measuredSeconds is the length of the measured window: from its start to
+// the last measured completion (lastDone), or, when that lies outside the
+// window, to now capped at the window's planned end; the planned duration
+// when that comes to nothing (no request finished in the window).
+func measuredSeconds(start, plannedEnd, lastDone, now time.Time, planned time.Duration) float64 {
+	end := lastDone
+	if end.After(plannedEnd) || end.Before(start) {
+		end = now
+		if end.After(plannedEnd) {
+			end = plannedEnd
+		}
+	}
+	secs := end.Sub(start).Seconds()
+	if secs <= 0 {
+		secs = planned.Seconds()
+	}
+	return secs
+}
+
+// summarize turns what the virtual users recorded, merged per operation,
+// over a window of secs seconds into a level: requests and errors counted
+// per operation and in total, rates per second, the error rate (0 without
+// requests) and latency percentiles. Status 0 is a transport error.
+func summarize(ops map[string]*opData, secs float64) results.Level {
+	out := results.Level{Seconds: secs, Ops: map[string]results.OpRes{}}
 	var all []time.Duration
-	for name, d := range merged {
+	for name, d := range ops {
 		statuses := map[string]int{}
 		for s, n := range d.statuses {
 			key := fmt.Sprint(s)
@@ -432,8 +403,8 @@ loop:
 			statuses[key] = n
 		}
 		all = append(all, d.lat...)
-		out.Ops[name] = OpRes{Requests: len(d.lat), Errors: d.errors, RPS: float64(len(d.lat)) / secs,
-			Latency: latencyStats(d.lat), Statuses: statuses, Example: d.example}
+		out.Ops[name] = results.OpRes{Requests: len(d.lat), Errors: d.errors, RPS: float64(len(d.lat)) / secs,
+			Latency: stats.Latencies(d.lat), Statuses: statuses, Example: d.example}
 		out.Requests += len(d.lat)
 		out.Errors += d.errors
 	}
@@ -441,15 +412,11 @@ loop:
 	if out.Requests > 0 {
 		out.ErrorRate = float64(out.Errors) / float64(out.Requests)
 	}
-	out.Latency = latencyStats(all)
-	if out.Requests == 0 {
-		fmt.Fprintf(os.Stderr, "   warning: %s c=%d measured no requests (every virtual user stopped: out of work?)\n", spec.name, spec.clients)
-	}
-	out.CPU = cpuShare(cpu0, cpu1, out.RPS)
-	return out, nil
+	out.Latency = stats.Latencies(all)
+	return out
 }
 
-func printLevel(name string, l Level) {
+func printLevel(name string, l results.Level) {
 	if l.Rate > 0 {
 		fmt.Fprintf(os.Stderr, "== %s: open loop, %.0f req/s offered, %d never sent (backlog full)\n", name, l.Rate, l.Dropped)
 	}

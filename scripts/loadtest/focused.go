@@ -13,11 +13,13 @@ import (
 	"time"
 
 	"github.com/anb/risingstars/app/auth"
+	"github.com/anb/risingstars/scripts/loadtest/clip"
+	"github.com/anb/risingstars/scripts/loadtest/results"
 	"github.com/jackc/pgx/v5"
 )
 
 // sweep runs step at each concurrency level of o.clients.
-func sweep(ctx context.Context, o *options, r *Run, name string, setup func(context.Context, *VU) error, step func(context.Context, *VU) error) error {
+func sweep(ctx context.Context, o *options, r *results.Run, name string, setup func(context.Context, *VU) error, step func(context.Context, *VU) error) error {
 	lvls, err := levels(o.clients)
 	if err != nil {
 		return err
@@ -50,7 +52,7 @@ func sweep(ctx context.Context, o *options, r *Run, name string, setup func(cont
 }
 
 func runRankings(ctx context.Context, o *options) error {
-	r := newRun(o, "rankings")
+	r := results.New("rankings", o.label)
 	path := "/api/public/rankings"
 	if o.query != "" {
 		path += "?" + o.query
@@ -64,11 +66,11 @@ func runRankings(ctx context.Context, o *options) error {
 		return err
 	}
 	checkTargets(r, o, "GET /api/public/rankings")
-	return r.save(o.out)
+	return r.Save(o.out)
 }
 
 func runVideos(ctx context.Context, o *options) error {
-	r := newRun(o, "videos")
+	r := results.New("videos", o.label)
 	r.Params["pages"] = o.pages
 	r.Params["query"] = o.query
 	r.Params["logged_in"] = o.auth
@@ -97,7 +99,7 @@ func runVideos(ctx context.Context, o *options) error {
 		return err
 	}
 	checkTargets(r, o, "GET /api/public/videos")
-	return r.save(o.out)
+	return r.Save(o.out)
 }
 
 type votePair struct {
@@ -146,7 +148,7 @@ func gcd(a, b int) int {
 }
 
 func runVote(ctx context.Context, o *options) error {
-	r := newRun(o, "vote")
+	r := results.New("vote", o.label)
 	c := newClient(o.base, 64, 30*time.Second)
 	if err := c.waitHealthy(ctx, 30*time.Second); err != nil {
 		return err
@@ -204,7 +206,7 @@ func runVote(ctx context.Context, o *options) error {
 	} else {
 		r.Notes = append(r.Notes, "Database counts not verified (no -db).")
 	}
-	return r.save(o.out)
+	return r.Save(o.out)
 }
 
 // prepareVotes picks voters and videos: seeded players with minted tokens
@@ -265,7 +267,7 @@ func prepareVotes(ctx context.Context, o *options, c *client) (*voteWork, int64,
 		}
 	}
 	if len(w.videos) == 0 {
-		return nil, 0, errors.New("no public processed videos to vote for: seed the database first (-mode seed)")
+		return nil, 0, errors.New("no public processed videos to vote for: seed the database first (go run ./scripts/loadseed)")
 	}
 	w.step = 1
 	for s := len(w.videos)/2 + 1; s < len(w.videos); s++ {
@@ -280,7 +282,7 @@ func prepareVotes(ctx context.Context, o *options, c *client) (*voteWork, int64,
 
 // verifyVotes checks in PostgreSQL that every accepted vote is stored once,
 // nothing else was added, and each video's counter equals its votes.
-func verifyVotes(ctx context.Context, o *options, r *Run, w *voteWork, before int64) error {
+func verifyVotes(ctx context.Context, o *options, r *results.Run, w *voteWork, before int64) error {
 	conn, err := pgx.Connect(ctx, o.db)
 	if err != nil {
 		return err
@@ -318,32 +320,32 @@ func verifyVotes(ctx context.Context, o *options, r *Run, w *voteWork, before in
 	r.Extra["accepted_found_in_db"] = stored
 	r.Extra["video_counters_wrong"] = badCounters
 	r.Extra["sum_of_video_counters"] = counterSum
-	r.verdict("votes lost (accepted but not stored)", "0", fmt.Sprint(lost), lost == 0)
-	r.verdict("votes duplicated or unexplained (added − accepted)", fmt.Sprintf("0 (%d unknown outcomes)", len(w.unknown)),
+	r.Verdict("votes lost (accepted but not stored)", "0", fmt.Sprint(lost), lost == 0)
+	r.Verdict("votes duplicated or unexplained (added − accepted)", fmt.Sprintf("0 (%d unknown outcomes)", len(w.unknown)),
 		fmt.Sprint(extra), extra == 0 || (extra > 0 && extra <= int64(len(w.unknown))))
-	r.verdict("video vote counters equal to stored votes", "all", fmt.Sprintf("%d wrong; Σcounters %d = votes %d", badCounters, counterSum, after),
+	r.Verdict("video vote counters equal to stored votes", "all", fmt.Sprintf("%d wrong; Σcounters %d = votes %d", badCounters, counterSum, after),
 		badCounters == 0 && counterSum == after)
 	return nil
 }
 
 func runUpload(ctx context.Context, o *options) error {
-	r := newRun(o, "upload")
+	r := results.New("upload", o.label)
 	c := newClient(o.base, o.uploadConcurrency, 15*time.Minute)
 	if err := c.waitHealthy(ctx, 30*time.Second); err != nil {
 		return err
 	}
-	work, cleanup, err := scratch(o)
+	work, cleanup, err := clip.Scratch(o.work)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	clip, err := generateClip(ctx, o.ffmpeg, work, o.clipSeconds)
+	src, err := clip.Generate(ctx, o.ffmpeg, o.clipSeconds)
 	if err != nil {
 		return err
 	}
-	file := clip
+	file := src
 	if o.uploadMB > 0 {
-		if file, err = padClip(clip, work, int64(o.uploadMB)<<20); err != nil {
+		if file, err = clip.Pad(src, work, int64(o.uploadMB)<<20); err != nil {
 			return err
 		}
 	}
@@ -390,12 +392,12 @@ func runUpload(ctx context.Context, o *options) error {
 	ok := l.Requests - l.Errors
 	mib := float64(ok) * float64(fi.Size()) / (1 << 20)
 	r.Extra = map[string]any{"succeeded": ok, "wall_seconds": wall.Seconds(), "aggregate_mib_per_s": mib / wall.Seconds()}
-	r.verdict(fmt.Sprintf("%d concurrent %.0f MiB uploads", o.uploadConcurrency, float64(fi.Size())/(1<<20)), fmt.Sprintf("%d × 201", o.uploads),
+	r.Verdict(fmt.Sprintf("%d concurrent %.0f MiB uploads", o.uploadConcurrency, float64(fi.Size())/(1<<20)), fmt.Sprintf("%d × 201", o.uploads),
 		fmt.Sprintf("%d × 201 in %.1f s", ok, wall.Seconds()), ok == o.uploads)
 	if o.apiPID > 0 {
 		r.Extra["api_rss_mib_before"] = base
 		r.Extra["api_rss_mib_peak"] = peak
 		r.Notes = append(r.Notes, fmt.Sprintf("API resident memory: %.0f MiB before, %.0f MiB at the peak (whole process, sampled every 50 ms).", base, peak))
 	}
-	return r.save(o.out)
+	return r.Save(o.out)
 }

@@ -15,12 +15,14 @@
 //	                duplicates; with -db it then checks the counts in PostgreSQL
 //	-mode upload    concurrent large uploads (e.g. 10 × 50 MB)
 //
-// Tools:
+// Results:
 //
-//	-mode seed      load players, public videos and votes straight into PostgreSQL (COPY)
-//	-mode worker    worker benchmark: single pass vs bare ffmpeg vs naive multi-pass
-//	                vs the full processor path, with SSIM/PSNR against a lossless reference
 //	-mode summary   combine the JSON results of a directory into summary plots
+//
+// Separate tools write into the same results directory: scripts/loadseed
+// loads players, public videos and votes straight into PostgreSQL (COPY), and
+// scripts/workerbench compares the worker's single pass with bare ffmpeg,
+// naive multi-pass pipelines and the full processor path.
 //
 // Run it from the repository root: go run ./scripts/loadtest -h. See
 // scripts/loadtest/REPORT.md for the measured figures and scripts/loadtest/run-local.sh
@@ -37,6 +39,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/anb/risingstars/scripts/loadtest/results"
 )
 
 type options struct {
@@ -57,11 +61,6 @@ type options struct {
 	targetP99     time.Duration
 	targetClients int
 
-	// seed
-	players, votes int
-	reset          bool
-	password       string
-
 	// web
 	stages        string
 	stageDuration time.Duration
@@ -81,22 +80,17 @@ type options struct {
 	clipSeconds       int
 	drainTimeout      time.Duration
 	pollEvery         time.Duration
-
-	// worker
-	reps      int
-	workerBin string
-	ffmpeg    string
-	naive     string
-	work      string
+	ffmpeg            string
+	work              string
 }
 
 func main() {
 	var o options
-	flag.StringVar(&o.mode, "mode", "", "web | batch | rankings | videos | vote | upload | seed | worker | summary")
+	flag.StringVar(&o.mode, "mode", "", "web | batch | rankings | videos | vote | upload | summary")
 	flag.StringVar(&o.base, "base", "http://127.0.0.1:8080", "base URL of the API")
 	flag.StringVar(&o.out, "out", "scripts/loadtest/out", "directory for JSON, Markdown and PNG results")
 	flag.StringVar(&o.label, "label", "", "suffix of the result file names (e.g. nocache)")
-	flag.StringVar(&o.db, "db", "", "PostgreSQL URL of the API's database (seed; vote verification; worker processor path)")
+	flag.StringVar(&o.db, "db", "", "PostgreSQL URL of the API's database (vote: verify the counts; with -jwt-secret, vote as seeded players)")
 	flag.StringVar(&o.jwtSecret, "jwt-secret", "", "the API's ANB_JWT_SECRET: lets vote mode mint tokens for seeded players instead of logging in")
 	flag.IntVar(&o.apiPID, "api-pid", 0, "process id of the API (local runs): CPU and memory accounting")
 
@@ -112,11 +106,6 @@ func main() {
 	flag.Float64Var(&o.targetRPS, "target-rps", 0, "throughput target checked at -target-clients (0: none)")
 	flag.DurationVar(&o.targetP99, "target-p99", 0, "p99 latency target checked at -target-clients (0: none)")
 	flag.IntVar(&o.targetClients, "target-clients", 64, "concurrency level the targets apply to")
-
-	flag.IntVar(&o.players, "players", 10_000, "seed: players, each with one public processed video")
-	flag.IntVar(&o.votes, "votes", 100_000, "seed: votes (distinct player/video pairs)")
-	flag.BoolVar(&o.reset, "reset", false, "seed: empty users, videos and votes first")
-	flag.StringVar(&o.password, "password", "loadtest-password", "seed: password of every seeded player")
 
 	flag.StringVar(&o.stages, "stages", "2,4,8,16,32,64", "web: virtual users of each ramp stage")
 	flag.DurationVar(&o.stageDuration, "stage-duration", 30*time.Second, "web: measured time of each stage")
@@ -135,11 +124,8 @@ func main() {
 	flag.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Minute, "batch: give up waiting for the queue to drain after this")
 	flag.DurationVar(&o.pollEvery, "poll", 2*time.Second, "batch: status polling interval")
 
-	flag.IntVar(&o.reps, "reps", 3, "worker: repetitions of each variant (interleaved; medians reported)")
-	flag.StringVar(&o.workerBin, "worker-bin", "", "worker: the worker binary (default: go build ./worker)")
-	flag.StringVar(&o.ffmpeg, "ffmpeg", "ffmpeg", "worker: ffmpeg executable")
-	flag.StringVar(&o.naive, "naive", "reencode,copy", "worker: naive pipeline variants to run (reencode, copy)")
-	flag.StringVar(&o.work, "work", "", "worker/upload: scratch directory (default: a temporary one)")
+	flag.StringVar(&o.ffmpeg, "ffmpeg", "ffmpeg", "upload/batch: ffmpeg executable (generates the clip)")
+	flag.StringVar(&o.work, "work", "", "upload: scratch directory (default: a temporary one)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -148,11 +134,15 @@ func main() {
 
 	modes := map[string]func(context.Context, *options) error{
 		"web": runWeb, "batch": runBatch, "rankings": runRankings, "videos": runVideos, "vote": runVote,
-		"upload": runUpload, "seed": runSeed, "worker": runWorker, "summary": runSummary,
+		"upload": runUpload, "summary": runSummary,
+	}
+	if tool, ok := movedModes[o.mode]; ok {
+		fmt.Fprintf(os.Stderr, "loadtest: -mode %s is now its own tool: go run ./scripts/%s -h\n", o.mode, tool)
+		os.Exit(2)
 	}
 	run, ok := modes[o.mode]
 	if !ok {
-		fmt.Fprintf(os.Stderr, "loadtest: -mode must be one of web, batch, rankings, videos, vote, upload, seed, worker, summary (got %q)\n", o.mode)
+		fmt.Fprintf(os.Stderr, "loadtest: -mode must be one of web, batch, rankings, videos, vote, upload, summary (got %q)\n", o.mode)
 		flag.Usage()
 		os.Exit(2)
 	}
@@ -161,6 +151,9 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// movedModes are former modes that became tools of their own.
+var movedModes = map[string]string{"seed": "loadseed", "worker": "workerbench"}
 
 // levels parses a comma-separated list of positive integers.
 func levels(s string) ([]int, error) {
@@ -176,8 +169,8 @@ func levels(s string) ([]int, error) {
 }
 
 // checkTargets adds verdicts for the level at o.targetClients.
-func checkTargets(r *Run, o *options, what string) {
-	var l *Level
+func checkTargets(r *results.Run, o *options, what string) {
+	var l *results.Level
 	for i := range r.Levels {
 		if r.Levels[i].Clients == o.targetClients {
 			l = &r.Levels[i]
@@ -188,11 +181,11 @@ func checkTargets(r *Run, o *options, what string) {
 	}
 	at := fmt.Sprintf(" at %d clients", l.Clients)
 	if o.targetRPS > 0 {
-		r.verdict(what+" throughput"+at, fmt.Sprintf("≥ %.0f req/s", o.targetRPS), fmt.Sprintf("%.0f req/s", l.RPS), l.RPS >= o.targetRPS)
+		r.Verdict(what+" throughput"+at, fmt.Sprintf("≥ %.0f req/s", o.targetRPS), fmt.Sprintf("%.0f req/s", l.RPS), l.RPS >= o.targetRPS)
 	}
 	if o.targetP99 > 0 {
 		want := float64(o.targetP99.Microseconds()) / 1000
-		r.verdict(what+" p99"+at, fmt.Sprintf("< %.0f ms", want), fmt.Sprintf("%.1f ms", l.Latency.P99), l.Latency.P99 < want)
+		r.Verdict(what+" p99"+at, fmt.Sprintf("< %.0f ms", want), fmt.Sprintf("%.1f ms", l.Latency.P99), l.Latency.P99 < want)
 	}
-	r.verdict(what+" errors"+at, "0", fmt.Sprintf("%d of %d", l.Errors, l.Requests), l.Errors == 0)
+	r.Verdict(what+" errors"+at, "0", fmt.Sprintf("%d of %d", l.Errors, l.Requests), l.Errors == 0)
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/anb/risingstars/scripts/loadtest/results"
 )
 
 // This file reads /proc (Linux) to split the machine's CPU time between the
@@ -27,20 +29,6 @@ type cpuSnapshot struct {
 	busy, total      float64 // machine, in seconds
 	api, pg, loadgen float64
 	ffmpeg           float64
-}
-
-// CPUShare is the CPU each party used during a level, in cores (1.0 = one
-// core busy all the time), and the API's CPU cost per request.
-type CPUShare struct {
-	Cores           int     `json:"cores"`
-	API             float64 `json:"api_cores"`
-	Postgres        float64 `json:"postgres_cores"`
-	Loadgen         float64 `json:"loadgen_cores"`
-	FFmpeg          float64 `json:"ffmpeg_cores,omitempty"`
-	Other           float64 `json:"other_cores"`
-	Idle            float64 `json:"idle_cores"`
-	APIMicrosPerReq float64 `json:"api_cpu_us_per_request,omitempty"`
-	PGMicrosPerReq  float64 `json:"postgres_cpu_us_per_request,omitempty"`
 }
 
 func takeCPU(p *watchedPIDs) cpuSnapshot {
@@ -129,7 +117,10 @@ func namedCPU(name string) float64 {
 	return sum
 }
 
-func cpuShare(a, b cpuSnapshot, rps float64) *CPUShare {
+// cpuShare is the CPU each party used between two snapshots, in cores, and
+// per request at rps requests/s; nil when either snapshot failed or no
+// clock tick passed between them.
+func cpuShare(a, b cpuSnapshot, rps float64) *results.CPUShare {
 	if !a.ok || !b.ok {
 		return nil
 	}
@@ -138,7 +129,7 @@ func cpuShare(a, b cpuSnapshot, rps float64) *CPUShare {
 		return nil
 	}
 	cores := runtime.NumCPU()
-	c := &CPUShare{Cores: cores}
+	c := &results.CPUShare{Cores: cores}
 	c.API = (b.api - a.api) / wall
 	c.Postgres = (b.pg - a.pg) / wall
 	c.Loadgen = (b.loadgen - a.loadgen) / wall
@@ -209,17 +200,4 @@ func rssKiB(pid int) int64 {
 		}
 	}
 	return 0
-}
-
-// loadAverage is the 1, 5 and 15 minute load average of the machine.
-func loadAverage() [3]float64 {
-	var out [3]float64
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return out
-	}
-	for i, f := range strings.Fields(string(b))[:3] {
-		out[i], _ = strconv.ParseFloat(f, 64)
-	}
-	return out
 }

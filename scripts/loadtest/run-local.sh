@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the capacity measurements of scripts/loadtest/REPORT.md on this machine:
 # a local PostgreSQL, the API built from this tree on loopback, the load
-# generator beside it. Results go to $OUT (default scripts/loadtest/out).
+# generator beside it (scripts/loadtest; scripts/loadseed seeds the data and
+# scripts/workerbench measures the worker). Results go to $OUT (default
+# scripts/loadtest/out).
 #
 #   scripts/loadtest/run-local.sh                 # every step
 #   STEPS="seed rankings vote" scripts/loadtest/run-local.sh
@@ -12,7 +14,7 @@
 #   API_PROCS / LOADGEN_PROCS (GOMAXPROCS of the API and of the load generator;
 #   empty = all cores), MAX_LOAD (1.5: wait for the 1-minute load average to
 #   drop below it before each step, at most WAIT_LOAD seconds, default 600),
-#   API_BIN / LT_BIN (prebuilt binaries, e.g. an older build to compare),
+#   API_BIN / LT_BIN (prebuilt API / loadtest binaries, e.g. an older build to compare),
 #   LABEL (suffix of result names), DB_PREFIX (anb_capacity).
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
@@ -42,6 +44,8 @@ mkdir -p "$BIN"
 if [[ -z ${API_BIN:-} ]]; then go build -o "$BIN/anb" ./app && API_BIN=$BIN/anb; fi
 if [[ -z ${LT_BIN:-} ]]; then go build -o "$BIN/loadtest" ./scripts/loadtest && LT_BIN=$BIN/loadtest; fi
 go build -o "$BIN/worker" ./worker
+go build -o "$BIN/loadseed" ./scripts/loadseed
+go build -o "$BIN/workerbench" ./scripts/workerbench
 
 stop_api() {
   if [[ -n $API_PID ]] && kill -0 "$API_PID" 2>/dev/null; then
@@ -103,7 +107,7 @@ has() { [[ " $STEPS " == *" $1 "* ]]; }
 if has seed; then
   echo "==> seeding $LOAD_DB: 10,000 players, 100,000 votes"
   fresh_db "$LOAD_DB"
-  "$LT_BIN" -mode seed -db "$PG/$LOAD_DB?sslmode=disable"
+  "$BIN/loadseed" -db "$PG/$LOAD_DB?sslmode=disable"
 fi
 if has rankings || has videos || has gallery || has vote || has rate || has upload; then
   start_api "$LOAD_DB"
@@ -163,7 +167,8 @@ if has worker; then
   WORKER_DB=${DB_PREFIX}_worker
   fresh_db "$WORKER_DB"
   quiet
-  lt -mode worker ${LABEL:+-label "$LABEL"} -clip-seconds 60 -reps 3 -worker-bin "$BIN/worker" -db "$PG/$WORKER_DB?sslmode=disable"
+  env ${LOADGEN_PROCS:+GOMAXPROCS=$LOADGEN_PROCS} "$BIN/workerbench" -out "$OUT" ${LABEL:+-label "$LABEL"} -clip-seconds 60 -reps 3 -worker-bin "$BIN/worker" \
+    -db "$PG/$WORKER_DB?sslmode=disable" || FAILED+=(worker)
 fi
 if has memtest; then
   quiet

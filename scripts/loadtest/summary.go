@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/anb/risingstars/scripts/loadtest/results"
 	"gonum.org/v1/plot/plotter"
 )
 
@@ -19,9 +20,9 @@ func runSummary(_ context.Context, o *options) error {
 		return err
 	}
 	slices.Sort(paths)
-	var runs []*Run
+	var runs []*results.Run
 	for _, p := range paths {
-		r, err := loadRun(p)
+		r, err := results.Load(p)
 		if err != nil {
 			return err
 		}
@@ -32,7 +33,7 @@ func runSummary(_ context.Context, o *options) error {
 	if len(runs) == 0 {
 		return fmt.Errorf("no results in %s", o.out)
 	}
-	var rps, p99 []series
+	var rps, p99 []results.Series
 	var b strings.Builder
 	b.WriteString("# Summary of the results in this directory\n\n| run | target | wanted | reached | |\n|---|---|---|---|---|\n")
 	for _, r := range runs {
@@ -46,19 +47,19 @@ func runSummary(_ context.Context, o *options) error {
 		if len(r.Levels) < 2 || r.Mode == "web" {
 			continue
 		}
-		s, q := series{name: r.Name}, series{name: r.Name}
+		s, q := results.Series{Name: r.Name}, results.Series{Name: r.Name}
 		for _, l := range r.Levels {
-			s.pts = append(s.pts, plotter.XY{X: float64(l.Clients), Y: l.RPS})
-			q.pts = append(q.pts, plotter.XY{X: float64(l.Clients), Y: l.Latency.P99})
+			s.Pts = append(s.Pts, plotter.XY{X: float64(l.Clients), Y: l.RPS})
+			q.Pts = append(q.Pts, plotter.XY{X: float64(l.Clients), Y: l.Latency.P99})
 		}
 		rps, p99 = append(rps, s), append(p99, q)
 	}
 	b.WriteString("\n")
 	if len(rps) > 0 {
-		if err := linePlot(filepath.Join(o.out, "summary-throughput.png"), "Throughput vs concurrent clients", "concurrent clients", "requests/s", true, rps...); err != nil {
+		if err := results.LinePlot(filepath.Join(o.out, "summary-throughput.png"), "Throughput vs concurrent clients", "concurrent clients", "requests/s", true, rps...); err != nil {
 			return err
 		}
-		if err := linePlot(filepath.Join(o.out, "summary-p99.png"), "p99 latency vs concurrent clients", "concurrent clients", "ms", true, p99...); err != nil {
+		if err := results.LinePlot(filepath.Join(o.out, "summary-p99.png"), "p99 latency vs concurrent clients", "concurrent clients", "ms", true, p99...); err != nil {
 			return err
 		}
 		b.WriteString("![throughput](summary-throughput.png)\n\n![p99](summary-p99.png)\n")

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/anb/risingstars/scripts/loadtest/results"
 )
 
 // webUser is the state of one virtual user's current identity.
@@ -22,7 +24,7 @@ type webUser struct {
 // o.browse rounds of list public videos → vote → rankings, and starts over
 // as a new person. Stages add users until the latency objective breaks.
 func runWeb(ctx context.Context, o *options) error {
-	r := newRun(o, "web")
+	r := results.New("web", o.label)
 	stages, err := levels(o.stages)
 	if err != nil {
 		return err
@@ -118,6 +120,7 @@ func runWeb(ctx context.Context, o *options) error {
 		return nil
 	}
 
+	obj := objective{p95: o.sloP95, errors: o.sloErrors}
 	broke := ""
 	for _, users := range stages {
 		l, err := runLevel(ctx, levelSpec{name: r.Name, clients: users, warmup: o.warmup, duration: o.stageDuration,
@@ -133,10 +136,9 @@ func runWeb(ctx context.Context, o *options) error {
 		}
 		printLevel(r.Name, l)
 		r.Levels = append(r.Levels, l)
-		slo := float64(o.sloP95.Microseconds()) / 1000
-		if l.Latency.P95 > slo || l.ErrorRate > o.sloErrors {
+		if !obj.holds(l) {
 			broke = fmt.Sprintf("The objective (p95 ≤ %.0f ms, errors ≤ %.1f%%) broke at %d users: p95 %.0f ms, errors %.2f%%.",
-				slo, o.sloErrors*100, users, l.Latency.P95, l.ErrorRate*100)
+				obj.p95Millis(), o.sloErrors*100, users, l.Latency.P95, l.ErrorRate*100)
 			fmt.Fprintln(os.Stderr, "   "+broke)
 			break
 		}
@@ -145,12 +147,34 @@ func runWeb(ctx context.Context, o *options) error {
 		broke = fmt.Sprintf("The objective (p95 ≤ %s) held up to the last stage.", o.sloP95)
 	}
 	r.Notes = append(r.Notes, broke)
-	best := Level{}
-	for _, l := range r.Levels {
-		if l.Latency.P95 <= float64(o.sloP95.Microseconds())/1000 && l.ErrorRate <= o.sloErrors && l.RPS > best.RPS {
+	best := obj.best(r.Levels)
+	r.Extra = map[string]any{"best_within_slo": map[string]any{"users": best.Clients, "rps": best.RPS, "p95_ms": best.Latency.P95}}
+	return r.Save(o.out)
+}
+
+// objective is the web scenario's service level: the ramp stops after the
+// first stage that misses it.
+type objective struct {
+	p95    time.Duration
+	errors float64 // highest error rate, 0..1
+}
+
+func (s objective) p95Millis() float64 { return float64(s.p95.Microseconds()) / 1000 }
+
+// holds: p95 at most the objective and an error rate at most the bound
+// (reaching either exactly still holds).
+func (s objective) holds(l results.Level) bool {
+	return l.Latency.P95 <= s.p95Millis() && l.ErrorRate <= s.errors
+}
+
+// best is the stage of highest throughput that held the objective (the zero
+// Level when none did).
+func (s objective) best(stages []results.Level) results.Level {
+	best := results.Level{}
+	for _, l := range stages {
+		if s.holds(l) && l.RPS > best.RPS {
 			best = l
 		}
 	}
-	r.Extra = map[string]any{"best_within_slo": map[string]any{"users": best.Clients, "rps": best.RPS, "p95_ms": best.Latency.P95}}
-	return r.save(o.out)
+	return best
 }

@@ -1,12 +1,22 @@
+// Command loadseed loads the data set of the capacity measurement straight
+// into PostgreSQL with COPY: -players players, each with one public
+// processed video, and -votes distinct votes with a skewed popularity. The
+// schema is migrated first, as the API does. scripts/loadtest then measures
+// against it (its vote mode mints tokens for these players with -jwt-secret).
+//
+//	go run ./scripts/loadseed -db postgres://anb:anb@127.0.0.1:5432/anb_capacity_load?sslmode=disable
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/anb/risingstars/app/auth"
@@ -14,6 +24,30 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
+
+type options struct {
+	db             string
+	players, votes int
+	reset          bool
+	password       string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.db, "db", "", "PostgreSQL URL of the API's database (postgres://...)")
+	flag.IntVar(&o.players, "players", 10_000, "players, each with one public processed video")
+	flag.IntVar(&o.votes, "votes", 100_000, "votes (distinct player/video pairs)")
+	flag.BoolVar(&o.reset, "reset", false, "empty users, videos and votes first")
+	flag.StringVar(&o.password, "password", "loadtest-password", "password of every seeded player")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := runSeed(ctx, &o); err != nil {
+		fmt.Fprintln(os.Stderr, "loadseed:", err)
+		os.Exit(1)
+	}
+}
 
 // Cities of the seeded players, with weights roughly following population.
 var seedCities = []struct {
@@ -36,12 +70,8 @@ var seedLastNames = []string{"García", "Rodríguez", "Martínez", "López", "Go
 // o.password, hashed once with bcrypt and reused: hashing 10,000 passwords
 // would take minutes and measure nothing.
 func runSeed(ctx context.Context, o *options) error {
-	if o.db == "" || !strings.HasPrefix(o.db, "postgres") {
-		return errors.New("seed needs -db postgres://...")
-	}
-	maxVotes := int64(o.players) * int64(o.players)
-	if o.players < 1 || int64(o.votes) > maxVotes/2 {
-		return fmt.Errorf("cannot place %d distinct votes among %d players", o.votes, o.players)
+	if err := o.check(); err != nil {
+		return err
 	}
 	start := time.Now()
 	// Open through the store so the schema is the one the API migrates to.
@@ -124,22 +154,9 @@ func runSeed(ctx context.Context, o *options) error {
 		return fmt.Errorf("copy videos: %w", err)
 	}
 
-	// Popularity is skewed (a few stars, a long tail), like real votes.
-	zipf := rand.NewZipf(rng, 1.07, 20, uint64(o.players-1))
-	seen := make(map[votePair]bool, o.votes)
-	votes := make([][]any, 0, o.votes)
-	for attempts := 0; len(votes) < o.votes && attempts < 50*o.votes; attempts++ {
-		voter := int64(1 + rng.IntN(o.players))
-		video := videoIDs[zipf.Uint64()]
-		p := votePair{voter, video}
-		if seen[p] {
-			continue
-		}
-		seen[p] = true
-		votes = append(votes, []any{voter, video, epoch.Add(24 * time.Hour).Add(time.Duration(len(votes)) * 10 * time.Millisecond)})
-	}
-	if len(votes) < o.votes {
-		return fmt.Errorf("only %d distinct votes could be drawn", len(votes))
+	votes, err := drawVotes(rng, videoIDs, o.votes, epoch.Add(24*time.Hour))
+	if err != nil {
+		return err
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"votes"}, []string{"user_id", "video_id", "created_at"}, pgx.CopyFromRows(votes)); err != nil {
 		return fmt.Errorf("copy votes: %w", err)
@@ -163,4 +180,45 @@ func runSeed(ctx context.Context, o *options) error {
 	fmt.Fprintf(os.Stderr, "seeded %d players, %d public processed videos, %d votes (most-voted video: %d) in %.1f s; password %q\n",
 		n, len(videos), len(votes), top, time.Since(start).Seconds(), o.password)
 	return nil
+}
+
+// check refuses what cannot be seeded.
+func (o *options) check() error {
+	if o.db == "" || !strings.HasPrefix(o.db, "postgres") {
+		return errors.New("seed needs -db postgres://...")
+	}
+	maxVotes := int64(o.players) * int64(o.players)
+	if o.players < 1 || int64(o.votes) > maxVotes/2 {
+		return fmt.Errorf("cannot place %d distinct votes among %d players", o.votes, o.players)
+	}
+	return nil
+}
+
+type votePair struct {
+	user  int64
+	video string
+}
+
+// drawVotes draws n distinct (voter, video) rows for the votes table, voters
+// 1..len(videoIDs) (player i owns videoIDs[i-1]), 10 ms apart from at.
+// Popularity is skewed (a few stars, a long tail), like real votes.
+func drawVotes(rng *rand.Rand, videoIDs []string, n int, at time.Time) ([][]any, error) {
+	players := len(videoIDs)
+	zipf := rand.NewZipf(rng, 1.07, 20, uint64(players-1))
+	seen := make(map[votePair]bool, n)
+	votes := make([][]any, 0, n)
+	for attempts := 0; len(votes) < n && attempts < 50*n; attempts++ {
+		voter := int64(1 + rng.IntN(players))
+		video := videoIDs[zipf.Uint64()]
+		p := votePair{voter, video}
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		votes = append(votes, []any{voter, video, at.Add(time.Duration(len(votes)) * 10 * time.Millisecond)})
+	}
+	if len(votes) < n {
+		return nil, fmt.Errorf("only %d distinct votes could be drawn", len(votes))
+	}
+	return votes, nil
 }

@@ -18,6 +18,9 @@ import (
 	"github.com/anb/risingstars/app/blob"
 	"github.com/anb/risingstars/app/queue"
 	"github.com/anb/risingstars/app/store"
+	"github.com/anb/risingstars/scripts/loadtest/clip"
+	"github.com/anb/risingstars/scripts/loadtest/results"
+	"github.com/anb/risingstars/scripts/loadtest/stats"
 	"github.com/anb/risingstars/worker/media"
 	"github.com/anb/risingstars/worker/processor"
 	"github.com/google/uuid"
@@ -46,18 +49,18 @@ type VariantResult struct {
 	output    string
 }
 
-// runWorker compares, on one clip: the bare ffmpeg command of
+// run compares, on one clip: the bare ffmpeg command of
 // media.Pipeline.Args, `worker transcode`, the full processor path (local
 // queue + disk blobs + PostgreSQL) and naive multi-pass pipelines; then the
 // quality of each output against a lossless rendering of the same graph.
-func runWorker(ctx context.Context, o *options) error {
-	r := newRun(o, "worker")
-	work, cleanup, err := scratch(o)
+func run(ctx context.Context, o *options) error {
+	r := results.New("worker", o.label)
+	work, cleanup, err := clip.Scratch(o.work)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	clip, err := generateClip(ctx, o.ffmpeg, work, o.clipSeconds)
+	src, err := clip.Generate(ctx, o.ffmpeg, o.clipSeconds)
 	if err != nil {
 		return err
 	}
@@ -70,26 +73,26 @@ func runWorker(ctx context.Context, o *options) error {
 	if bin == "" {
 		bin = filepath.Join(work, "worker")
 		fmt.Fprintln(os.Stderr, "building ./worker ...")
-		if err := runCmd(ctx, "go", "build", "-o", bin, "./worker"); err != nil {
+		if err := clip.Run(ctx, "go", "build", "-o", bin, "./worker"); err != nil {
 			return err
 		}
 	}
-	fi, err := os.Stat(clip)
+	fi, err := os.Stat(src)
 	if err != nil {
 		return err
 	}
-	r.Params["clip"] = fmt.Sprintf("%s (%.1f MiB)", filepath.Base(clip), float64(fi.Size())/(1<<20))
+	r.Params["clip"] = fmt.Sprintf("%s (%.1f MiB)", filepath.Base(src), float64(fi.Size())/(1<<20))
 	r.Params["reps"] = o.reps
 	r.Params["ffmpeg"] = ffmpegVersion(ctx, o.ffmpeg)
 
 	variants := []variant{
 		{key: "bare", name: "bare ffmpeg (Pipeline.Args)", run: func(ctx context.Context, dir string) (string, map[string]time.Duration, error) {
 			out := filepath.Join(dir, "out.mp4")
-			return out, nil, runCmd(ctx, o.ffmpeg, p.Args(clip, out, filepath.Join(dir, "poster.jpg"), logo)...)
+			return out, nil, clip.Run(ctx, o.ffmpeg, p.Args(src, out, filepath.Join(dir, "poster.jpg"), logo)...)
 		}},
 		{key: "cli", name: "worker transcode", run: func(ctx context.Context, dir string) (string, map[string]time.Duration, error) {
 			out := filepath.Join(dir, "out.mp4")
-			cmd := exec.CommandContext(ctx, bin, "transcode", clip, out, filepath.Join(dir, "poster.jpg"))
+			cmd := exec.CommandContext(ctx, bin, "transcode", src, out, filepath.Join(dir, "poster.jpg"))
 			cmd.Env = append(os.Environ(), "ANB_FFMPEG="+o.ffmpeg)
 			if b, err := cmd.CombinedOutput(); err != nil {
 				return "", nil, fmt.Errorf("worker transcode: %w: %s", err, b)
@@ -98,7 +101,7 @@ func runWorker(ctx context.Context, o *options) error {
 		}},
 	}
 	if o.db != "" {
-		pv, closeDB, err := processorVariant(ctx, o, p, clip, work)
+		pv, closeDB, err := processorVariant(ctx, o, p, src, work)
 		if err != nil {
 			return err
 		}
@@ -110,16 +113,16 @@ func runWorker(ctx context.Context, o *options) error {
 	for _, mode := range strings.Split(o.naive, ",") {
 		switch mode = strings.TrimSpace(mode); mode {
 		case "reencode", "copy":
-			variants = append(variants, naiveVariant(o, p, clip, logo, mode == "copy"))
+			variants = append(variants, naiveVariant(o, p, src, logo, mode == "copy"))
 		case "":
 		default:
 			return fmt.Errorf("-naive: unknown variant %q (reencode, copy)", mode)
 		}
 	}
 
-	results := make([]*VariantResult, len(variants))
+	measured := make([]*VariantResult, len(variants))
 	for i, v := range variants {
-		results[i] = &VariantResult{Name: v.name, stepsRuns: map[string][]float64{}}
+		measured[i] = &VariantResult{Name: v.name, stepsRuns: map[string][]float64{}}
 	}
 	for rep := range o.reps {
 		for j := range variants {
@@ -136,13 +139,13 @@ func runWorker(ctx context.Context, o *options) error {
 				return fmt.Errorf("%s: %w", v.name, err)
 			}
 			d := time.Since(start).Seconds()
-			res := results[i]
+			res := measured[i]
 			res.Runs = append(res.Runs, d)
 			res.output = out
 			for s, t := range steps {
 				res.stepsRuns[s] = append(res.stepsRuns[s], t.Seconds())
 			}
-			fmt.Fprintf(os.Stderr, "  [worker] rep %d/%d %-45s %6.2f s   (load %.2f)\n", rep+1, o.reps, v.name, d, loadAverage()[0])
+			fmt.Fprintf(os.Stderr, "  [worker] rep %d/%d %-45s %6.2f s   (load %.2f)\n", rep+1, o.reps, v.name, d, results.LoadAverage()[0])
 		}
 	}
 
@@ -150,19 +153,19 @@ func runWorker(ctx context.Context, o *options) error {
 	// encodes a pipeline does (one, or one per pass) make a difference.
 	fmt.Fprintln(os.Stderr, "quality: rendering the lossless reference and comparing ...")
 	ref := filepath.Join(work, "reference.mp4")
-	if err := runCmd(ctx, o.ffmpeg, losslessArgs(p.Args(clip, ref, filepath.Join(work, "reference.jpg"), logo))...); err != nil {
+	if err := clip.Run(ctx, o.ffmpeg, losslessArgs(p.Args(src, ref, filepath.Join(work, "reference.jpg"), logo))...); err != nil {
 		return err
 	}
 	refFrames, err := countFrames(ctx, o.ffmpeg, ref)
 	if err != nil {
 		return err
 	}
-	for i, res := range results {
-		res.MedianS, res.MinS = median(res.Runs), slices.Min(res.Runs)
+	for i, res := range measured {
+		res.MedianS, res.MinS = stats.Median(res.Runs), slices.Min(res.Runs)
 		if len(res.stepsRuns) > 0 {
 			res.Steps = map[string]float64{}
 			for s, runs := range res.stepsRuns {
-				res.Steps[s] = median(runs)
+				res.Steps[s] = stats.Median(runs)
 			}
 		}
 		if fi, err := os.Stat(res.output); err == nil {
@@ -182,23 +185,39 @@ func runWorker(ctx context.Context, o *options) error {
 
 	byKey := map[string]*VariantResult{}
 	for i, v := range variants {
-		byKey[v.key] = results[i]
+		byKey[v.key] = measured[i]
 	}
+	r.Extra = judge(r, byKey)
+	r.Extra["variants"] = measured
+	r.Extra["reference_frames"] = refFrames
+	r.AddPlot(func(dir string) (string, error) {
+		name := r.Name + "-times.png"
+		return name, timesPlot(filepath.Join(dir, name), measured, o.clipSeconds, o.reps)
+	})
+	return r.Save(o.out)
+}
+
+// overheadPct is how much longer x took than base, in percent (negative: faster).
+func overheadPct(x, base float64) float64 { return (x/base - 1) * 100 }
+
+// judge adds the verdicts of the variants measured, keyed by variant key
+// (bare and cli always; processor, naive-reencode and naive-copy when run),
+// and returns the derived figures for the JSON details.
+func judge(r *results.Run, byKey map[string]*VariantResult) map[string]any {
 	bare := byKey["bare"]
-	extra := map[string]any{"variants": results, "reference_frames": refFrames}
-	pct := func(x, base float64) float64 { return (x/base - 1) * 100 }
+	extra := map[string]any{}
 	cli := byKey["cli"]
-	extra["worker_cli_overhead_pct"] = pct(cli.MedianS, bare.MedianS)
-	r.verdict("`worker transcode` overhead over bare ffmpeg", "≤ 15 %", fmt.Sprintf("%+.1f %% (%.2f s vs %.2f s)", pct(cli.MedianS, bare.MedianS), cli.MedianS, bare.MedianS),
-		pct(cli.MedianS, bare.MedianS) <= 15)
+	extra["worker_cli_overhead_pct"] = overheadPct(cli.MedianS, bare.MedianS)
+	r.Verdict("`worker transcode` overhead over bare ffmpeg", "≤ 15 %", fmt.Sprintf("%+.1f %% (%.2f s vs %.2f s)", overheadPct(cli.MedianS, bare.MedianS), cli.MedianS, bare.MedianS),
+		overheadPct(cli.MedianS, bare.MedianS) <= 15)
 	if pr := byKey["processor"]; pr != nil {
-		extra["processor_overhead_pct"] = pct(pr.MedianS, bare.MedianS)
-		r.verdict("processor.Handle (queue + storage + database + ffmpeg) vs bare ffmpeg", "≤ +15 %",
-			fmt.Sprintf("%+.1f %% (%.2f s vs %.2f s)", pct(pr.MedianS, bare.MedianS), pr.MedianS, bare.MedianS), pct(pr.MedianS, bare.MedianS) <= 15)
+		extra["processor_overhead_pct"] = overheadPct(pr.MedianS, bare.MedianS)
+		r.Verdict("processor.Handle (queue + storage + database + ffmpeg) vs bare ffmpeg", "≤ +15 %",
+			fmt.Sprintf("%+.1f %% (%.2f s vs %.2f s)", overheadPct(pr.MedianS, bare.MedianS), pr.MedianS, bare.MedianS), overheadPct(pr.MedianS, bare.MedianS) <= 15)
 		own := pr.Steps["queue+storage+database"]
 		extra["processor_own_seconds"] = own
 		extra["processor_own_pct_of_bare"] = own / bare.MedianS * 100
-		r.verdict("time Handle spends outside ffmpeg, share of a bare ffmpeg run", "≤ 15 %",
+		r.Verdict("time Handle spends outside ffmpeg, share of a bare ffmpeg run", "≤ 15 %",
 			fmt.Sprintf("%.3f s = %.2f %%", own, own/bare.MedianS*100), own/bare.MedianS <= 0.15)
 	}
 	for _, key := range []string{"naive-reencode", "naive-copy"} {
@@ -208,23 +227,23 @@ func runWorker(ctx context.Context, o *options) error {
 		}
 		speedup := nv.MedianS / bare.MedianS
 		extra["speedup_vs_"+key] = speedup
-		r.verdict("single pass speed-up vs "+nv.Name, "≥ 1.8×", fmt.Sprintf("%.2f× (%.2f s vs %.2f s)", speedup, bare.MedianS, nv.MedianS), speedup >= 1.8)
-		r.verdict("single pass quality vs "+nv.Name+" (SSIM / PSNR vs lossless)", "equal or better",
+		r.Verdict("single pass speed-up vs "+nv.Name, "≥ 1.8×", fmt.Sprintf("%.2f× (%.2f s vs %.2f s)", speedup, bare.MedianS, nv.MedianS), speedup >= 1.8)
+		r.Verdict("single pass quality vs "+nv.Name+" (SSIM / PSNR vs lossless)", "equal or better",
 			fmt.Sprintf("%.5f / %.2f dB vs %.5f / %.2f dB", bare.SSIM, bare.PSNR, nv.SSIM, nv.PSNR), bare.SSIM >= nv.SSIM && bare.PSNR >= nv.PSNR-0.01)
 	}
-	r.Extra = extra
-	r.plots = append(r.plots, func(dir string) (string, error) {
-		var labels []string
-		var values []float64
-		for _, res := range results {
-			labels = append(labels, shortName(res.Name))
-			values = append(values, res.MedianS)
-		}
-		name := r.Name + "-times.png"
-		return name, barPlot(filepath.Join(dir, name), fmt.Sprintf("Processing one %d s 1080p30 upload (median of %d)", o.clipSeconds, o.reps),
-			"seconds", labels, values)
-	})
-	return r.save(o.out)
+	return extra
+}
+
+// timesPlot draws the median time of each variant as a bar.
+func timesPlot(path string, measured []*VariantResult, clipSeconds, reps int) error {
+	var labels []string
+	var values []float64
+	for _, res := range measured {
+		labels = append(labels, shortName(res.Name))
+		values = append(values, res.MedianS)
+	}
+	return results.BarPlot(path, fmt.Sprintf("Processing one %d s 1080p30 upload (median of %d)", clipSeconds, reps),
+		"seconds", labels, values)
 }
 
 func shortName(s string) string {
@@ -241,22 +260,10 @@ func shortName(s string) string {
 	return s
 }
 
-func median(x []float64) float64 {
-	s := slices.Clone(x)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
 // processorVariant runs processor.Handle as the worker does: a task through
 // the local queue, the original fetched from disk blobs, the status moved in
 // PostgreSQL, the results stored back.
-func processorVariant(ctx context.Context, o *options, p *media.Pipeline, clip, work string) (variant, func(), error) {
+func processorVariant(ctx context.Context, o *options, p *media.Pipeline, src, work string) (variant, func(), error) {
 	st, err := store.Open(ctx, o.db, "")
 	if err != nil {
 		return variant{}, nil, err
@@ -289,7 +296,7 @@ func processorVariant(ctx context.Context, o *options, p *media.Pipeline, clip, 
 	v.run = func(ctx context.Context, dir string) (string, map[string]time.Duration, error) {
 		// The upload (done by the API) is outside the timing, as in production.
 		video := store.Video{ID: uuid.NewString(), TaskID: uuid.NewString(), UserID: u.ID, Title: "Banco de pruebas", IsPublic: false}
-		if err := copyInto(clip, filepath.Join(dir, "original.mp4")); err != nil {
+		if err := copyInto(src, filepath.Join(dir, "original.mp4")); err != nil {
 			return "", nil, err
 		}
 		if err := blobs.PutFile(ctx, blob.OriginalKey(video.ID), filepath.Join(dir, "original.mp4")); err != nil {
@@ -381,7 +388,7 @@ func graphSegments(args []string) (map[string]string, error) {
 // runs to trim, mute, scale, watermark, make the cards, take the poster and
 // concatenate. With copy, the steps that can avoid an encode (trim, concat)
 // copy streams; otherwise every picture-changing step re-encodes.
-func naiveVariant(o *options, p *media.Pipeline, clip, logo string, copyWhereFree bool) variant {
+func naiveVariant(o *options, p *media.Pipeline, src, logo string, copyWhereFree bool) variant {
 	key, name := "naive-reencode", "naive multi-pass (re-encode each step)"
 	if copyWhereFree {
 		key, name = "naive-copy", "naive multi-pass (stream copy where possible)"
@@ -398,15 +405,15 @@ func naiveVariant(o *options, p *media.Pipeline, clip, logo string, copyWhereFre
 		steps := map[string]time.Duration{}
 		step := func(name string, args ...string) error {
 			start := time.Now()
-			err := runCmd(ctx, o.ffmpeg, append(slices.Clone(base), args...)...)
+			err := clip.Run(ctx, o.ffmpeg, append(slices.Clone(base), args...)...)
 			steps[name] = time.Since(start)
 			return err
 		}
 		content := seconds(media.MaxContent)
-		trim := append([]string{"-t", content, "-i", clip}, enc...)
+		trim := append([]string{"-t", content, "-i", src}, enc...)
 		trim = append(trim, "-c:a", "copy", f("1-trim.mp4"))
 		if copyWhereFree {
-			trim = []string{"-t", content, "-i", clip, "-c", "copy", f("1-trim.mp4")}
+			trim = []string{"-t", content, "-i", src, "-c", "copy", f("1-trim.mp4")}
 		}
 		mark := "[1:v]format=rgba[logo_mark];" + seg["mark"] + ";" + strings.Replace(seg["marked"], "[fitted]", "[0:v]", 1)
 		card := func(which string) string {
@@ -471,7 +478,7 @@ var (
 // frame by frame from the start.
 func compare(ctx context.Context, ffmpeg, a, ref string) (float64, float64, error) {
 	measure := func(filter string, re *regexp.Regexp) (float64, error) {
-		log, err := runOutput(ctx, ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-i", a, "-i", ref,
+		log, err := clip.Output(ctx, ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-i", a, "-i", ref,
 			"-lavfi", "[0:v]setpts=PTS-STARTPTS[a];[1:v]setpts=PTS-STARTPTS[b];[a][b]"+filter, "-f", "null", "-")
 		if err != nil {
 			return 0, err

@@ -1,4 +1,7 @@
-package main
+// Package results is what the capacity tools (scripts/loadtest,
+// scripts/workerbench) write: one Run per invocation, saved as JSON, a
+// Markdown report and PNG plots, and read back by loadtest -mode summary.
+package results
 
 import (
 	"encoding/json"
@@ -7,8 +10,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/anb/risingstars/scripts/loadtest/stats"
 )
 
 // Run is everything one invocation measured; it is written as JSON and
@@ -47,18 +53,65 @@ type Verdict struct {
 	Met     bool   `json:"met"`
 }
 
-func newRun(o *options, mode string) *Run {
+// Level is the measured result of running a number of clients for a while.
+type Level struct {
+	Clients   int              `json:"clients"`
+	Rate      float64          `json:"rate,omitempty"`    // open loop: requests/s offered
+	Dropped   int64            `json:"dropped,omitempty"` // open loop: due requests never sent (backlog full)
+	Seconds   float64          `json:"seconds"`
+	Requests  int              `json:"requests"`
+	Errors    int              `json:"errors"`
+	ErrorRate float64          `json:"error_rate"`
+	RPS       float64          `json:"rps"`
+	Latency   stats.Latency    `json:"latency_ms"`
+	Ops       map[string]OpRes `json:"ops"`
+	CPU       *CPUShare        `json:"cpu,omitempty"`
+	Extra     map[string]any   `json:"extra,omitempty"`
+}
+
+// OpRes is one operation's share of a level.
+type OpRes struct {
+	Requests int            `json:"requests"`
+	Errors   int            `json:"errors"`
+	RPS      float64        `json:"rps"`
+	Latency  stats.Latency  `json:"latency_ms"`
+	Statuses map[string]int `json:"statuses"`
+	Example  string         `json:"first_error,omitempty"`
+}
+
+// CPUShare is the CPU each party used during a level, in cores (1.0 = one
+// core busy all the time), and the API's CPU cost per request.
+type CPUShare struct {
+	Cores           int     `json:"cores"`
+	API             float64 `json:"api_cores"`
+	Postgres        float64 `json:"postgres_cores"`
+	Loadgen         float64 `json:"loadgen_cores"`
+	FFmpeg          float64 `json:"ffmpeg_cores,omitempty"`
+	Other           float64 `json:"other_cores"`
+	Idle            float64 `json:"idle_cores"`
+	APIMicrosPerReq float64 `json:"api_cpu_us_per_request,omitempty"`
+	PGMicrosPerReq  float64 `json:"postgres_cpu_us_per_request,omitempty"`
+}
+
+// New starts the Run of a mode; a label makes its name (and file names)
+// mode-label.
+func New(mode, label string) *Run {
 	name := mode
-	if o.label != "" {
-		name = mode + "-" + o.label
+	if label != "" {
+		name = mode + "-" + label
 	}
 	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
 	return &Run{Name: name, Mode: mode, Started: time.Now().UTC(), Params: map[string]any{},
-		Host: Host{CPUs: runtime.NumCPU(), LoadgenGOMAXPROCS: runtime.GOMAXPROCS(0), LoadBefore: loadAverage(),
+		Host: Host{CPUs: runtime.NumCPU(), LoadgenGOMAXPROCS: runtime.GOMAXPROCS(0), LoadBefore: LoadAverage(),
 			GoVersion: runtime.Version(), Kernel: strings.TrimSpace(string(kernel))}}
 }
 
-func (r *Run) verdict(what, target, reached string, met bool) {
+// AddPlot adds a figure of the mode's own: f draws it into a directory and
+// returns the file name.
+func (r *Run) AddPlot(f func(dir string) (string, error)) { r.plots = append(r.plots, f) }
+
+// Verdict records and prints one figure against its target.
+func (r *Run) Verdict(what, target, reached string, met bool) {
 	r.Verdicts = append(r.Verdicts, Verdict{What: what, Target: target, Reached: reached, Met: met})
 	mark := "MET"
 	if !met {
@@ -67,9 +120,9 @@ func (r *Run) verdict(what, target, reached string, met bool) {
 	fmt.Fprintf(os.Stderr, "   target %-55s %-22s reached %-28s %s\n", what, target, reached, mark)
 }
 
-// save writes name.json and name.md (and the plots) under dir.
-func (r *Run) save(dir string) error {
-	r.LoadAfter = loadAverage()
+// Save writes name.json and name.md (and the plots) under dir.
+func (r *Run) Save(dir string) error {
+	r.LoadAfter = LoadAverage()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -80,11 +133,11 @@ func (r *Run) save(dir string) error {
 	if err := os.WriteFile(filepath.Join(dir, r.Name+".json"), append(b, '\n'), 0o644); err != nil {
 		return err
 	}
-	plots, err := r.plot(dir)
+	plots, err := r.Plot(dir)
 	if err != nil {
 		return fmt.Errorf("plots: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, r.Name+".md"), []byte(r.markdown(plots)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, r.Name+".md"), []byte(r.Markdown(plots)), 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "results: %s.{json,md}", filepath.Join(dir, r.Name))
@@ -95,7 +148,8 @@ func (r *Run) save(dir string) error {
 	return nil
 }
 
-func (r *Run) markdown(plots []string) string {
+// Markdown is the report of the run, linking the plot files named.
+func (r *Run) Markdown(plots []string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s\n\n", r.Name)
 	fmt.Fprintf(&b, "Started %s against `%s`. Machine: %d CPUs (load generator GOMAXPROCS=%d), load average before %.2f / %.2f / %.2f, after %.2f / %.2f / %.2f.\n\n",
@@ -167,7 +221,8 @@ func (r *Run) markdown(plots []string) string {
 	return b.String()
 }
 
-func loadRun(path string) (*Run, error) {
+// Load reads a Run saved as JSON.
+func Load(path string) (*Run, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -177,4 +232,18 @@ func loadRun(path string) (*Run, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &r, nil
+}
+
+// LoadAverage is the 1, 5 and 15 minute load average of the machine (zero
+// where /proc/loadavg cannot be read).
+func LoadAverage() [3]float64 {
+	var out [3]float64
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return out
+	}
+	for i, f := range strings.Fields(string(b))[:3] {
+		out[i], _ = strconv.ParseFloat(f, 64)
+	}
+	return out
 }

@@ -1,4 +1,4 @@
-package main
+package results
 
 import (
 	"fmt"
@@ -27,12 +27,15 @@ var palette = []color.Color{
 	color.RGBA{R: 0x7F, G: 0x8C, B: 0x8D, A: 0xff},
 }
 
-type series struct {
-	name string
-	pts  plotter.XYs
+// Series is one named line of a LinePlot.
+type Series struct {
+	Name string
+	Pts  plotter.XYs
 }
 
-func linePlot(path, title, xlabel, ylabel string, logX bool, ss ...series) error {
+// LinePlot draws the series against a shared x axis into a PNG at path; with
+// logX the axis is logarithmic and labelled at exactly the measured x values.
+func LinePlot(path, title, xlabel, ylabel string, logX bool, ss ...Series) error {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = xlabel
@@ -45,7 +48,7 @@ func linePlot(path, title, xlabel, ylabel string, logX bool, ss ...series) error
 	p.Y.Min = 0
 	xs := map[float64]bool{}
 	for _, s := range ss {
-		for _, pt := range s.pts {
+		for _, pt := range s.Pts {
 			xs[pt.X] = true
 		}
 	}
@@ -55,7 +58,7 @@ func linePlot(path, title, xlabel, ylabel string, logX bool, ss ...series) error
 		seen := map[float64]bool{}
 		var ticks []plot.Tick
 		for _, s := range ss {
-			for _, pt := range s.pts {
+			for _, pt := range s.Pts {
 				if !seen[pt.X] {
 					seen[pt.X] = true
 					ticks = append(ticks, plot.Tick{Value: pt.X, Label: strconv.FormatFloat(pt.X, 'f', -1, 64)})
@@ -65,54 +68,55 @@ func linePlot(path, title, xlabel, ylabel string, logX bool, ss ...series) error
 		p.X.Tick.Marker = plot.ConstantTicks(ticks)
 	}
 	for i, s := range ss {
-		if len(s.pts) == 0 {
+		if len(s.Pts) == 0 {
 			continue
 		}
-		l, pts, err := plotter.NewLinePoints(s.pts)
+		l, pts, err := plotter.NewLinePoints(s.Pts)
 		if err != nil {
 			return err
 		}
 		c := palette[i%len(palette)]
 		l.Color = c
 		l.Width = vg.Points(1.5)
-		if len(s.pts) > 30 { // a timeline: the line alone reads better
+		if len(s.Pts) > 30 { // a timeline: the line alone reads better
 			p.Add(l)
-			p.Legend.Add(s.name, l)
+			p.Legend.Add(s.Name, l)
 			continue
 		}
 		pts.Color = c
 		pts.Shape = draw.CircleGlyph{}
 		p.Add(l, pts)
-		p.Legend.Add(s.name, l, pts)
+		p.Legend.Add(s.Name, l, pts)
 	}
 	return p.Save(plotW, plotH, path)
 }
 
-// plot draws the standard figures of a run with levels (throughput and
-// latency percentiles against clients) plus the run's own extra figures.
-func (r *Run) plot(dir string) ([]string, error) {
+// Plot draws the standard figures of a run with levels (throughput and
+// latency percentiles against clients: with two levels or more, or one web
+// stage) plus the run's own figures, and returns their file names.
+func (r *Run) Plot(dir string) ([]string, error) {
 	var out []string
 	if len(r.Levels) > 1 || (len(r.Levels) == 1 && r.Mode == "web") {
-		var rps, p50, p95, p99 series
-		rps.name, p50.name, p95.name, p99.name = "requests/s", "p50", "p95", "p99"
+		var rps, p50, p95, p99 Series
+		rps.Name, p50.Name, p95.Name, p99.Name = "requests/s", "p50", "p95", "p99"
 		for _, l := range r.Levels {
 			x := float64(l.Clients)
-			rps.pts = append(rps.pts, plotter.XY{X: x, Y: l.RPS})
-			p50.pts = append(p50.pts, plotter.XY{X: x, Y: l.Latency.P50})
-			p95.pts = append(p95.pts, plotter.XY{X: x, Y: l.Latency.P95})
-			p99.pts = append(p99.pts, plotter.XY{X: x, Y: l.Latency.P99})
+			rps.Pts = append(rps.Pts, plotter.XY{X: x, Y: l.RPS})
+			p50.Pts = append(p50.Pts, plotter.XY{X: x, Y: l.Latency.P50})
+			p95.Pts = append(p95.Pts, plotter.XY{X: x, Y: l.Latency.P95})
+			p99.Pts = append(p99.Pts, plotter.XY{X: x, Y: l.Latency.P99})
 		}
 		xlabel := "concurrent clients"
 		if r.Mode == "web" {
 			xlabel = "virtual users"
 		}
 		name := r.Name + "-throughput.png"
-		if err := linePlot(filepath.Join(dir, name), r.Name+": throughput vs load", xlabel, "requests/s", true, rps); err != nil {
+		if err := LinePlot(filepath.Join(dir, name), r.Name+": throughput vs load", xlabel, "requests/s", true, rps); err != nil {
 			return nil, err
 		}
 		out = append(out, name)
 		name = r.Name + "-latency.png"
-		if err := linePlot(filepath.Join(dir, name), r.Name+": latency percentiles vs load", xlabel, "ms", true, p50, p95, p99); err != nil {
+		if err := LinePlot(filepath.Join(dir, name), r.Name+": latency percentiles vs load", xlabel, "ms", true, p50, p95, p99); err != nil {
 			return nil, err
 		}
 		out = append(out, name)
@@ -127,8 +131,8 @@ func (r *Run) plot(dir string) ([]string, error) {
 	return out, nil
 }
 
-// barPlot draws one bar per value.
-func barPlot(path, title, ylabel string, labels []string, values []float64) error {
+// BarPlot draws one labelled bar per value into a PNG at path.
+func BarPlot(path, title, ylabel string, labels []string, values []float64) error {
 	p := plot.New()
 	p.Title.Text = title
 	p.Y.Label.Text = ylabel

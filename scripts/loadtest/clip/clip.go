@@ -1,4 +1,6 @@
-package main
+// Package clip makes the test videos of the capacity tools (scripts/loadtest,
+// scripts/workerbench) with ffmpeg and runs external commands for them.
+package clip
 
 import (
 	"bytes"
@@ -10,11 +12,11 @@ import (
 	"strconv"
 )
 
-// scratch returns the working directory (-work, or a new temporary one) and
-// its cleanup.
-func scratch(o *options) (string, func(), error) {
-	if o.work != "" {
-		return o.work, func() {}, os.MkdirAll(o.work, 0o755)
+// Scratch returns the working directory (work, or a new temporary one when
+// work is empty) and its cleanup, which removes only a temporary one.
+func Scratch(work string) (string, func(), error) {
+	if work != "" {
+		return work, func() {}, os.MkdirAll(work, 0o755)
 	}
 	dir, err := os.MkdirTemp("", "anb-loadtest-")
 	if err != nil {
@@ -23,13 +25,13 @@ func scratch(o *options) (string, func(), error) {
 	return dir, func() { os.RemoveAll(dir) }, nil
 }
 
-// clipCache keeps generated clips between runs (they take a while to encode).
-func clipCache() string { return filepath.Join(os.TempDir(), "anb-loadtest-clips") }
+// cacheDir keeps generated clips between runs (they take a while to encode).
+func cacheDir() string { return filepath.Join(os.TempDir(), "anb-loadtest-clips") }
 
-// generateClip returns a cached 1920x1080 30 fps clip of the given length with
+// Generate returns a cached 1920x1080 30 fps clip of the given length with
 // an AAC tone track, encoded like worker/media/mediatest encodes its clips.
-func generateClip(ctx context.Context, ffmpeg, _ string, seconds int) (string, error) {
-	dir := clipCache()
+func Generate(ctx context.Context, ffmpeg string, seconds int) (string, error) {
+	dir := cacheDir()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
@@ -39,7 +41,7 @@ func generateClip(ctx context.Context, ffmpeg, _ string, seconds int) (string, e
 	}
 	fmt.Fprintf(os.Stderr, "generating a %d s 1080p30 clip with ffmpeg...\n", seconds)
 	tmp := path + ".tmp.mp4"
-	err := runCmd(ctx, ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+	err := Run(ctx, ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
 		"-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30",
 		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
 		"-t", strconv.Itoa(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-crf", "35", "-pix_fmt", "yuv420p",
@@ -51,9 +53,9 @@ func generateClip(ctx context.Context, ffmpeg, _ string, seconds int) (string, e
 	return path, os.Rename(tmp, path)
 }
 
-// padClip copies clip into dir and appends an MP4 "free" box so the file is
+// Pad copies clip into dir and appends an MP4 "free" box so the file is
 // exactly size bytes and still a valid MP4 of the same duration.
-func padClip(clip, dir string, size int64) (string, error) {
+func Pad(clip, dir string, size int64) (string, error) {
 	src, err := os.ReadFile(clip)
 	if err != nil {
 		return "", err
@@ -79,13 +81,15 @@ func padClip(clip, dir string, size int64) (string, error) {
 	return path, f.Close()
 }
 
-// runCmd runs a command and returns its error with the end of its stderr.
-func runCmd(ctx context.Context, name string, args ...string) error {
-	_, err := runOutput(ctx, name, args...)
+// Run runs a command and returns its error with the end of its stderr.
+func Run(ctx context.Context, name string, args ...string) error {
+	_, err := Output(ctx, name, args...)
 	return err
 }
 
-func runOutput(ctx context.Context, name string, args ...string) (string, error) {
+// Output runs a command and returns its stderr (where ffmpeg reports), and
+// on failure an error with the last 2,000 bytes of it.
+func Output(ctx context.Context, name string, args ...string) (string, error) {
 	var stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Stderr = &stderr
