@@ -5,9 +5,13 @@ package config
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	ns "github.com/anb/risingstars/app/nodespec"
 )
 
 // Config is the whole runtime configuration of both binaries.
@@ -17,6 +21,10 @@ type Config struct {
 
 	DatabaseURL string // ANB_DATABASE_URL: empty means SQLite under DataDir
 	DBSecretARN string // ANB_DB_SECRET_ARN: RDS-generated JSON secret
+	// DBTimeout (ANB_DB_TIMEOUT, default 2s) bounds every database
+	// operation, so an unreachable database answers 503 fast instead of
+	// holding requests and connections.
+	DBTimeout time.Duration
 
 	JWTSecret    string        // ANB_JWT_SECRET
 	JWTSecretARN string        // ANB_JWT_SECRET_ARN
@@ -30,6 +38,10 @@ type Config struct {
 
 	Queue       string // ANB_QUEUE: local | sqs
 	SQSQueueURL string // ANB_SQS_QUEUE_URL
+	// SQSDeadLetterURL (ANB_SQS_DLQ_URL) is the dead-letter queue: workers
+	// send there the task of a video that failed for good, and mark failed
+	// the video of every task the queue's redrive moved there.
+	SQSDeadLetterURL string
 	// SQSVisibility (ANB_SQS_VISIBILITY, default 2m) is how long a received
 	// task stays hidden from other workers. Each receive asks for it
 	// explicitly, so it holds whatever the queue's default is, and a running
@@ -39,8 +51,49 @@ type Config struct {
 	// RetryBaseDelay (ANB_RETRY_BASE_DELAY, default 10s) is the wait before
 	// the second attempt of a failed video; the third waits three times as long.
 	RetryBaseDelay time.Duration
+	// ShutdownGrace (ANB_SHUTDOWN_GRACE) is how long a stopping worker lets
+	// the job in hand finish before releasing it to another worker.
+	ShutdownGrace time.Duration
+	// LifecycleHook (ANB_LIFECYCLE_HOOK) is the termination lifecycle hook of
+	// the worker's Auto Scaling group; when set, the worker watches its
+	// instance's lifecycle state, drains on scale-in and completes the hook.
+	LifecycleHook string
 
 	FFmpeg string // ANB_FFMPEG
+}
+
+// variables are every ANB_* variable the binaries read.
+var variables = []string{
+	ns.EnvAddr, ns.EnvDataDir, ns.EnvDatabaseURL, ns.EnvDBSecretARN, ns.EnvDBTimeout,
+	ns.EnvJWTSecret, ns.EnvJWTSecretARN, ns.EnvJWTTTL, ns.EnvRankingsCacheTTL, ns.EnvWorkers,
+	ns.EnvStorage, ns.EnvS3Bucket, ns.EnvQueue, ns.EnvSQSQueueURL, ns.EnvSQSDLQURL,
+	ns.EnvSQSVisibility, ns.EnvRetryBaseDelay, ns.EnvShutdownGrace, ns.EnvLifecycleHook, ns.EnvFFmpeg,
+}
+
+// toolPrefixes name ANB_* variables that belong to the project's tools (CDK
+// app, tests, local cluster), not to the binaries, and are left alone.
+var toolPrefixes = []string{"ANB_CDK_", "ANB_TEST_", "ANB_CLUSTER_"}
+
+// FromEnviron loads the configuration from a process environment
+// (os.Environ()). Unlike Load it also refuses ANB_* variables the binaries
+// do not know: a misspelt setting must stop the process, not be ignored.
+func FromEnviron(environ []string) (Config, error) {
+	vars := make(map[string]string, len(environ))
+	var unknown []string
+	for _, kv := range environ {
+		name, value, _ := strings.Cut(kv, "=")
+		vars[name] = value
+		if strings.HasPrefix(name, "ANB_") && !slices.Contains(variables, name) &&
+			!slices.ContainsFunc(toolPrefixes, func(p string) bool { return strings.HasPrefix(name, p) }) {
+			unknown = append(unknown, name)
+		}
+	}
+	c, err := Load(func(k string) string { return vars[k] })
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		err = errors.Join(fmt.Errorf("unknown variable %s (known: %s)", strings.Join(unknown, ", "), strings.Join(variables, ", ")), err)
+	}
+	return c, err
 }
 
 // Load reads the environment through getenv (os.Getenv in production).
@@ -52,17 +105,20 @@ func Load(getenv func(string) string) (Config, error) {
 		return def
 	}
 	c := Config{
-		Addr:         get("ANB_ADDR", ":8080"),
-		DataDir:      get("ANB_DATA_DIR", "data"),
-		DatabaseURL:  get("ANB_DATABASE_URL", ""),
-		DBSecretARN:  get("ANB_DB_SECRET_ARN", ""),
-		JWTSecret:    get("ANB_JWT_SECRET", ""),
-		JWTSecretARN: get("ANB_JWT_SECRET_ARN", ""),
-		Storage:      get("ANB_STORAGE", "disk"),
-		S3Bucket:     get("ANB_S3_BUCKET", ""),
-		Queue:        get("ANB_QUEUE", "local"),
-		SQSQueueURL:  get("ANB_SQS_QUEUE_URL", ""),
-		FFmpeg:       get("ANB_FFMPEG", "ffmpeg"),
+		Addr:         get(ns.EnvAddr, ":8080"),
+		DataDir:      get(ns.EnvDataDir, "data"),
+		DatabaseURL:  get(ns.EnvDatabaseURL, ""),
+		DBSecretARN:  get(ns.EnvDBSecretARN, ""),
+		JWTSecret:    get(ns.EnvJWTSecret, ""),
+		JWTSecretARN: get(ns.EnvJWTSecretARN, ""),
+		Storage:      get(ns.EnvStorage, "disk"),
+		S3Bucket:     get(ns.EnvS3Bucket, ""),
+		Queue:        get(ns.EnvQueue, "local"),
+		SQSQueueURL:  get(ns.EnvSQSQueueURL, ""),
+		FFmpeg:       get(ns.EnvFFmpeg, "ffmpeg"),
+
+		SQSDeadLetterURL: get(ns.EnvSQSDLQURL, ""),
+		LifecycleHook:    get(ns.EnvLifecycleHook, ""),
 	}
 	var errs []error
 	duration := func(key, def string, min time.Duration) time.Duration {
@@ -72,16 +128,18 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		return d
 	}
-	c.JWTTTL = duration("ANB_JWT_TTL", "1h", time.Minute)
-	c.RankingsCacheTTL = duration("ANB_RANKINGS_CACHE_TTL", "5s", 0)
-	c.SQSVisibility = duration("ANB_SQS_VISIBILITY", "2m", 3*time.Second)
+	c.JWTTTL = duration(ns.EnvJWTTTL, "1h", time.Minute)
+	c.RankingsCacheTTL = duration(ns.EnvRankingsCacheTTL, "5s", 0)
+	c.DBTimeout = duration(ns.EnvDBTimeout, "2s", 100*time.Millisecond)
+	c.SQSVisibility = duration(ns.EnvSQSVisibility, ns.Visibility.String(), 3*time.Second)
 	if c.SQSVisibility > 12*time.Hour {
-		errs = append(errs, fmt.Errorf("ANB_SQS_VISIBILITY must be at most 12h (the SQS limit), got %q", getenv("ANB_SQS_VISIBILITY")))
+		errs = append(errs, fmt.Errorf("%s must be at most 12h (the SQS limit), got %q", ns.EnvSQSVisibility, getenv(ns.EnvSQSVisibility)))
 	}
-	c.RetryBaseDelay = duration("ANB_RETRY_BASE_DELAY", "10s", 0)
-	workers, err := strconv.Atoi(get("ANB_WORKERS", "1"))
+	c.RetryBaseDelay = duration(ns.EnvRetryBaseDelay, ns.RetryBaseDelay.String(), 0)
+	c.ShutdownGrace = duration(ns.EnvShutdownGrace, ns.ShutdownGrace.String(), 0)
+	workers, err := strconv.Atoi(get(ns.EnvWorkers, "1"))
 	if err != nil || workers < 0 || workers > 64 {
-		errs = append(errs, fmt.Errorf("ANB_WORKERS must be an integer from 0 to 64, got %q", getenv("ANB_WORKERS")))
+		errs = append(errs, fmt.Errorf("%s must be an integer from 0 to 64, got %q", ns.EnvWorkers, getenv(ns.EnvWorkers)))
 	}
 	c.Workers = workers
 
@@ -89,28 +147,31 @@ func Load(getenv func(string) string) (Config, error) {
 	case "disk":
 	case "s3":
 		if c.S3Bucket == "" {
-			errs = append(errs, errors.New("ANB_S3_BUCKET is required when ANB_STORAGE=s3"))
+			errs = append(errs, fmt.Errorf("%s is required when %s=s3", ns.EnvS3Bucket, ns.EnvStorage))
 		}
 	default:
-		errs = append(errs, fmt.Errorf("ANB_STORAGE must be disk or s3, got %q", c.Storage))
+		errs = append(errs, fmt.Errorf("%s must be disk or s3, got %q", ns.EnvStorage, c.Storage))
 	}
 	switch c.Queue {
 	case "local":
 	case "sqs":
 		if c.SQSQueueURL == "" {
-			errs = append(errs, errors.New("ANB_SQS_QUEUE_URL is required when ANB_QUEUE=sqs"))
+			errs = append(errs, fmt.Errorf("%s is required when %s=sqs", ns.EnvSQSQueueURL, ns.EnvQueue))
 		}
 	default:
-		errs = append(errs, fmt.Errorf("ANB_QUEUE must be local or sqs, got %q", c.Queue))
+		errs = append(errs, fmt.Errorf("%s must be local or sqs, got %q", ns.EnvQueue, c.Queue))
 	}
 	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
-		errs = append(errs, errors.New("ANB_DATABASE_URL must be a postgres:// URL (leave it empty for the embedded SQLite database)"))
+		errs = append(errs, fmt.Errorf("%s must be a postgres:// URL (leave it empty for the embedded SQLite database)", ns.EnvDatabaseURL))
 	}
 	if c.DatabaseURL != "" && c.DBSecretARN != "" {
-		errs = append(errs, errors.New("set only one of ANB_DATABASE_URL and ANB_DB_SECRET_ARN"))
+		errs = append(errs, fmt.Errorf("set only one of %s and %s", ns.EnvDatabaseURL, ns.EnvDBSecretARN))
 	}
 	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
-		errs = append(errs, errors.New("ANB_JWT_SECRET must be at least 32 characters"))
+		errs = append(errs, fmt.Errorf("%s must be at least 32 characters", ns.EnvJWTSecret))
+	}
+	if c.SQSDeadLetterURL != "" && c.Queue != "sqs" {
+		errs = append(errs, fmt.Errorf("%s needs %s=sqs", ns.EnvSQSDLQURL, ns.EnvQueue))
 	}
 	return c, errors.Join(errs...)
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/anb/risingstars/app/nodespec"
 	"strings"
 	"testing"
 	"time"
@@ -38,5 +39,29 @@ func TestZeroDisablesTheRankingsCache(t *testing.T) {
 	c, err := Load(env(map[string]string{"ANB_RANKINGS_CACHE_TTL": "0", "ANB_WORKERS": "0"}))
 	if err != nil || c.RankingsCacheTTL != 0 || c.Workers != 0 {
 		t.Fatalf("Load = %+v, %v", c, err)
+	}
+}
+
+func TestUnknownVariablesStopTheBinary(t *testing.T) {
+	_, err := FromEnviron([]string{"ANB_WORKER=2", "ANB_STORAGE=disk", "ANB_CDK_ALARM_EMAIL=ops@example.com", "ANB_TEST_DATABASE_URL=x", "HOME=/root"})
+	if err == nil || !strings.Contains(err.Error(), "unknown variable ANB_WORKER ") {
+		t.Fatalf("a misspelt variable was accepted: %v", err)
+	}
+	if strings.Contains(err.Error(), "unknown variable ANB_CDK") || strings.Contains(err.Error(), "ANB_TEST_DATABASE_URL,") {
+		t.Fatalf("tool variables were refused: %v", err)
+	}
+	c, err := FromEnviron([]string{"ANB_WORKERS=3", "ANB_DB_TIMEOUT=500ms", "ANB_CLUSTER_PORT=9090"})
+	if err != nil || c.Workers != 3 || c.DBTimeout != 500*time.Millisecond {
+		t.Fatalf("FromEnviron = %+v, %v", c, err)
+	}
+}
+
+func TestEveryTierEnvironmentLoads(t *testing.T) {
+	r := nodespec.Resources{Region: "us-east-1", Bucket: "media", QueueURL: "https://sqs/q", DeadLetterURL: "https://sqs/dlq",
+		DBSecretARN: "arn:db", JWTSecretARN: "arn:jwt", LifecycleHook: nodespec.LifecycleHookName}
+	for tier, env := range map[string][]nodespec.Var{"web": nodespec.WebEnv(r), "worker": nodespec.WorkerEnv(r)} {
+		if _, err := FromEnviron(nodespec.Environ(env)); err != nil {
+			t.Errorf("%s environment refused: %v", tier, err)
+		}
 	}
 }
