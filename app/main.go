@@ -19,7 +19,16 @@ import (
 	"github.com/anb/risingstars/app/httpapi"
 	"github.com/anb/risingstars/app/platform"
 	"github.com/anb/risingstars/app/web"
+	"github.com/anb/risingstars/worker/processor"
 	"github.com/labstack/echo/v4"
+)
+
+// A task whose send failed (queue outage, process killed right after the
+// commit) is sent again within about requeueEvery once it is requeueGrace
+// old; the grace keeps the loop from racing an upload still sending.
+const (
+	requeueEvery = 10 * time.Second
+	requeueGrace = 30 * time.Second
 )
 
 func main() {
@@ -32,7 +41,7 @@ func main() {
 }
 
 func run(log *slog.Logger) error {
-	cfg, err := config.Load(os.Getenv)
+	cfg, err := config.FromEnviron(os.Environ())
 	if err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
@@ -56,10 +65,10 @@ func run(log *slog.Logger) error {
 		}
 		log.Info("pending videos re-enqueued", "count", n)
 	} else {
-		background.Go(func() { p.RequeueLost(ctx, log, time.Minute, 2*time.Minute) })
+		background.Go(func() { p.RequeueLost(ctx, log, requeueEvery, requeueGrace) })
 	}
 	if cfg.Workers > 0 {
-		proc := p.Processor(log.With("role", "worker"))
+		proc := processor.New(cfg, p.Store, p.Blobs, p.WorkDir, log.With("role", "worker"))
 		background.Go(func() { proc.Run(ctx, p.Queue, cfg.Workers) })
 		log.Info("in-process workers started", "count", cfg.Workers)
 	}

@@ -18,7 +18,12 @@ import (
 
 	"github.com/anb/risingstars/app/config"
 	"github.com/anb/risingstars/app/platform"
+	"github.com/anb/risingstars/app/queue"
+	"github.com/anb/risingstars/worker/lifecycle"
 	"github.com/anb/risingstars/worker/media"
+	"github.com/anb/risingstars/worker/processor"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 )
 
 func main() {
@@ -58,7 +63,7 @@ func transcode(args []string) error {
 }
 
 func consume(log *slog.Logger) error {
-	cfg, err := config.Load(os.Getenv)
+	cfg, err := config.FromEnviron(os.Environ())
 	if err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
@@ -76,9 +81,34 @@ func consume(log *slog.Logger) error {
 		return err
 	}
 	defer p.Close()
-	proc := p.Processor(log)
-	log.Info("worker started", "queue", cfg.Queue, "storage", cfg.Storage, "concurrency", cfg.Workers)
-	proc.Run(ctx, p.Queue, cfg.Workers)
+	proc := processor.New(cfg, p.Store, p.Blobs, p.WorkDir, log)
+
+	// work ends on SIGTERM or when the instance leaves its Auto Scaling group.
+	work, drain := context.WithCancel(ctx)
+	defer drain()
+	if dead, ok := p.Queue.(queue.DeadLetters); ok && cfg.SQSDeadLetterURL != "" {
+		go proc.SweepDeadLetters(work, dead)
+	}
+	done := make(chan struct{})
+	var hook chan error
+	if cfg.LifecycleHook != "" {
+		hook = make(chan error, 1)
+		w := &lifecycle.Watcher{Metadata: imds.NewFromConfig(p.AWS), Hooks: autoscaling.NewFromConfig(p.AWS), Hook: cfg.LifecycleHook, Log: log}
+		go func() { hook <- w.Run(work, func() { drain(); <-done }) }()
+	}
+	log.Info("worker started", "queue", cfg.Queue, "storage", cfg.Storage, "concurrency", cfg.Workers, "lifecycle_hook", cfg.LifecycleHook)
+	proc.Run(work, p.Queue, cfg.Workers)
+	close(done)
+	if hook != nil && ctx.Err() == nil {
+		// Drained for a scale-in: the hook is completed and the instance is
+		// going away. Exiting would make systemd start a fresh worker that
+		// takes tasks again, so stay idle until the system stops the service.
+		if err := <-hook; err != nil {
+			log.Error("lifecycle hook not completed; the instance terminates when it times out", "error", err)
+		}
+		log.Info("worker drained; idle until the instance stops")
+		<-ctx.Done()
+	}
 	log.Info("worker stopped")
 	return nil
 }

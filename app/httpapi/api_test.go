@@ -1,6 +1,8 @@
 package httpapi_test
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -8,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anb/risingstars/app/blob"
+	"github.com/anb/risingstars/app/nodespec"
 	"github.com/anb/risingstars/app/store/storetest"
 	"github.com/anb/risingstars/worker/media/mediatest"
 )
@@ -334,19 +338,109 @@ func TestWorkerFailureIsReportedToTheOwner(t *testing.T) {
 	}
 }
 
-func TestHealth(t *testing.T) {
+// storageDown fails every write, as S3 does during an outage.
+type storageDown struct{ blob.Store }
+
+func (storageDown) PutFile(context.Context, string, string) error {
+	return errors.New("operation error S3: PutObject, dial tcp 127.0.0.1:9000: connect: connection refused")
+}
+
+func TestUploadDuringAStorageOutageAnswers503AndLeavesNothing(t *testing.T) {
+	clip := hd(t)
 	db := storetest.Open(t, "sqlite")
-	e := newEnv(t, db, envOptions{noWorker: true})
-	r := e.call("GET", "/health", "", nil)
-	if r.status != http.StatusOK || r.json(t)["status"] != "ok" {
-		t.Fatalf("health: %d %s", r.status, r.body)
-	}
-	db.Store.Close()
-	r = e.call("GET", "/health", "", nil)
-	if r.status != http.StatusServiceUnavailable {
-		t.Fatalf("health with the database down: %d %s", r.status, r.body)
+	e := newEnv(t, db, envOptions{noWorker: true, storage: func(b blob.Store) blob.Store { return storageDown{b} }})
+	token := e.user("ana@example.com", "Ana", "Cali")
+	r := e.upload(token, [2]string{"title", "Durante la caída"}, [2]string{"video_file", clip})
+	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+		t.Fatalf("upload with storage down: %d %s", r.status, r.body)
 	}
 	r.message(t)
+	if list := e.call("GET", "/api/videos", token, nil); strings.TrimSpace(string(list.body)) != "[]" {
+		t.Errorf("a row was left: %s", list.body)
+	}
+	if files := e.files(); len(files) != 0 {
+		t.Errorf("files left behind: %v", files)
+	}
+}
+
+func TestLivenessIgnoresTheDatabaseAndReadinessDoesNot(t *testing.T) {
+	db := storetest.Open(t, "sqlite")
+	e := newEnv(t, db, envOptions{noWorker: true})
+	for _, path := range []string{nodespec.LivenessPath, nodespec.ReadinessPath} {
+		if r := e.call("GET", path, "", nil); r.status != http.StatusOK || r.json(t)["status"] != "ok" {
+			t.Fatalf("%s: %d %s", path, r.status, r.body)
+		}
+	}
+	db.Store.Close()
+	if r := e.call("GET", nodespec.LivenessPath, "", nil); r.status != http.StatusOK {
+		t.Fatalf("liveness with the database down: %d %s (the load balancer would drop every node)", r.status, r.body)
+	}
+	r := e.call("GET", nodespec.ReadinessPath, "", nil)
+	if r.status != http.StatusServiceUnavailable {
+		t.Fatalf("readiness with the database down: %d %s", r.status, r.body)
+	}
+	r.message(t)
+}
+
+func TestLivenessFailsWhenUploadsCannotBeStaged(t *testing.T) {
+	db := storetest.Open(t, "sqlite")
+	e := newEnv(t, db, envOptions{noWorker: true})
+	if err := os.RemoveAll(e.spoolDir); err != nil {
+		t.Fatal(err)
+	}
+	r := e.call("GET", nodespec.LivenessPath, "", nil)
+	if r.status != http.StatusServiceUnavailable {
+		t.Fatalf("liveness without a spool directory: %d %s", r.status, r.body)
+	}
+	r.message(t)
+}
+
+// During a database outage every request that needs the database gets a
+// fast 503 in Spanish with Retry-After (never 500, never a hang), and the
+// API recovers by itself when the database returns.
+func TestADatabaseOutageAnswers503AndRecovers(t *testing.T) {
+	db, link := storetest.OpenPostgresBehindLink(t)
+	db.Store.SetTimeout(500 * time.Millisecond)
+	e := newEnv(t, db, envOptions{noWorker: true})
+	ana := e.user("ana@example.com", "Ana", "Cali")
+	for _, fault := range []struct {
+		name   string
+		inject func()
+	}{{"cut", link.Cut}, {"hang", func() { link.Hang(t) }}} {
+		t.Run(fault.name, func(t *testing.T) {
+			fault.inject()
+			for _, c := range []struct {
+				method, path, token string
+				body                any
+			}{
+				{"GET", "/api/videos", ana, nil},
+				{"GET", "/api/public/rankings", "", nil},
+				{"GET", "/api/public/videos", "", nil},
+				{"POST", "/api/auth/login", "", map[string]string{"email": "ana@example.com", "password": "clave-segura"}},
+			} {
+				start := time.Now()
+				r := e.call(c.method, c.path, c.token, c.body)
+				if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+					t.Errorf("%s %s during a %s: %d %s (Retry-After %q)", c.method, c.path, fault.name, r.status, r.body, r.header.Get("Retry-After"))
+				}
+				r.message(t)
+				if took := time.Since(start); took > 2*time.Second {
+					t.Errorf("%s %s took %s during a %s", c.method, c.path, took, fault.name)
+				}
+			}
+			if r := e.call("GET", nodespec.LivenessPath, "", nil); r.status != http.StatusOK {
+				t.Errorf("liveness during a %s: %d", fault.name, r.status)
+			}
+			link.Restore(t)
+			deadline := time.Now().Add(10 * time.Second)
+			for e.call("GET", "/api/videos", ana, nil).status != http.StatusOK {
+				if time.Now().After(deadline) {
+					t.Fatalf("API did not recover within 10 s of the end of the %s", fault.name)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
 }
 
 func TestUnknownRoutesAnswerJSON(t *testing.T) {

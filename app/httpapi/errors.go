@@ -32,9 +32,15 @@ var (
 	errForbidden      = &apiError{Status: http.StatusForbidden, Message: "No tienes permiso para acceder a este video."}
 	errPublished      = &apiError{Status: http.StatusBadRequest, Message: "El video ya está publicado para votación y no puede eliminarse."}
 	errAlreadyVoted   = &apiError{Status: http.StatusBadRequest, Message: "Ya has votado por este video."}
+	errUnavailable    = &apiError{Status: http.StatusServiceUnavailable, Message: "El servicio no está disponible en este momento. Inténtalo de nuevo en unos segundos."}
+	errStorageDown    = &apiError{Status: http.StatusServiceUnavailable, Message: "El almacenamiento de videos no está disponible en este momento. Inténtalo de nuevo en unos minutos."}
 	errDuplicateEmail = &apiError{Status: http.StatusBadRequest, Message: "El correo electrónico ya está registrado.",
 		Details: map[string]string{"email": "Ya existe una cuenta con este correo electrónico."}}
 )
+
+// retryAfterSeconds is what a 503 asks clients to wait: a database failover
+// takes about a minute, a blip a few seconds.
+const retryAfterSeconds = "5"
 
 // toAPIError is the one place where domain errors become HTTP statuses.
 func toAPIError(err error) *apiError {
@@ -53,6 +59,8 @@ func toAPIError(err error) *apiError {
 		return errAlreadyVoted
 	case errors.Is(err, store.ErrDuplicateEmail):
 		return errDuplicateEmail
+	case errors.Is(err, store.ErrUnavailable):
+		return errUnavailable
 	case errors.As(err, &he):
 		return &apiError{Status: he.Code, Message: httpMessage(he.Code)}
 	}
@@ -90,8 +98,11 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 				"request_id", c.Response().Header().Get(echo.HeaderXRequestID), "path", c.Path())
 			ae = &apiError{Status: http.StatusInternalServerError, Message: httpMessage(http.StatusInternalServerError)}
 		}
-		if ae.Status == http.StatusUnauthorized {
+		switch ae.Status {
+		case http.StatusUnauthorized:
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="anb"`)
+		case http.StatusServiceUnavailable:
+			c.Response().Header().Set("Retry-After", retryAfterSeconds)
 		}
 		if c.Request().Method == http.MethodHead {
 			c.NoContent(ae.Status)

@@ -51,6 +51,7 @@ type envOptions struct {
 	media      processor.Transcoder // nil: copyMedia
 	noWorker   bool
 	rankingTTL time.Duration
+	storage    func(blob.Store) blob.Store // wraps the disk storage, e.g. to make it fail
 }
 
 func newEnv(t *testing.T, db storetest.DB, opts envOptions) *env {
@@ -61,9 +62,13 @@ func newEnv(t *testing.T, db storetest.DB, opts envOptions) *env {
 	if err := os.MkdirAll(e.spoolDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	blobs, err := blob.NewDisk(e.blobDir)
+	disk, err := blob.NewDisk(e.blobDir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var blobs blob.Store = disk
+	if opts.storage != nil {
+		blobs = opts.storage(disk)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {

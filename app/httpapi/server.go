@@ -5,10 +5,12 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/anb/risingstars/app/auth"
 	"github.com/anb/risingstars/app/blob"
+	"github.com/anb/risingstars/app/nodespec"
 	"github.com/anb/risingstars/app/queue"
 	"github.com/anb/risingstars/app/store"
 	"github.com/labstack/echo/v4"
@@ -58,7 +60,8 @@ func New(cfg Config) *echo.Echo {
 	e.Use(requestLogger(cfg.Log))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true}))
 
-	e.GET("/health", a.health)
+	e.GET(nodespec.LivenessPath, a.live)
+	e.GET(nodespec.ReadinessPath, a.ready)
 
 	api := e.Group("/api")
 	api.POST("/auth/signup", a.signup)
@@ -84,11 +87,34 @@ func New(cfg Config) *echo.Echo {
 	return e
 }
 
-func (a *api) health(c echo.Context) error {
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
-	defer cancel()
+// live is the load balancer's health check: 200 while this process can serve
+// requests. It does not ask the database: a database failover or outage
+// must not make the load balancer or the Auto Scaling group drop every node
+// (they would all fail at once); requests that need the database answer 503
+// meanwhile, and every node recovers by itself. A node that cannot stage
+// uploads (full or read-only disk) does fail it, so it is replaced.
+func (a *api) live(c echo.Context) error {
+	f, err := os.CreateTemp(a.SpoolDir, ".live-*")
+	if err == nil {
+		f.Close()
+		err = os.Remove(f.Name())
+	}
+	if err != nil {
+		a.Log.ErrorContext(c.Request().Context(), "liveness: cannot write the upload spool", "error", err)
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{
+			"status": "unavailable", "message": "El nodo no puede recibir videos.",
+		})
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// ready is the deep check for operators and deploys: 200 only when the
+// database answers too.
+func (a *api) ready(c echo.Context) error {
+	ctx := c.Request().Context()
 	if err := a.Store.Ping(ctx); err != nil {
-		a.Log.WarnContext(ctx, "health check: database unavailable", "error", err)
+		a.Log.WarnContext(ctx, "readiness: database unavailable", "error", err)
+		c.Response().Header().Set("Retry-After", retryAfterSeconds)
 		return c.JSON(http.StatusServiceUnavailable, map[string]string{
 			"status": "unavailable", "database": "unavailable", "message": "La base de datos no responde.",
 		})

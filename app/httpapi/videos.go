@@ -87,7 +87,9 @@ func (a *api) upload(c echo.Context) error {
 	v := store.Video{ID: uuid.NewString(), TaskID: uuid.NewString(), UserID: userID(c), Title: up.title, IsPublic: up.isPublic}
 	log := a.Log.With("video_id", v.ID, "task_id", v.TaskID, "user_id", v.UserID)
 	if err := a.Blobs.PutFile(ctx, blob.OriginalKey(v.ID), up.file.Name()); err != nil {
-		return err
+		log.ErrorContext(ctx, "store original failed", "error", err)
+		a.deleteBlobs(context.WithoutCancel(ctx), log, v.ID, blob.OriginalKey) // a multipart upload may have left parts
+		return errStorageDown
 	}
 	if err := a.Store.CreateVideo(ctx, &v); err != nil {
 		a.deleteBlobs(context.WithoutCancel(ctx), log, v.ID, blob.OriginalKey)
@@ -95,7 +97,9 @@ func (a *api) upload(c echo.Context) error {
 	}
 	// The row is committed: from here on the video cannot be lost. A task that
 	// fails to reach the queue is sent again by the re-enqueue loop.
-	if err := a.Queue.Publish(ctx, queue.Task{TaskID: v.TaskID, VideoID: v.ID}); err != nil {
+	pubCtx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
+	if err := a.Queue.Publish(pubCtx, queue.Task{TaskID: v.TaskID, VideoID: v.ID}); err != nil {
 		log.ErrorContext(ctx, "enqueue failed; the re-enqueue loop will retry", "error", err)
 	} else if err := a.Store.MarkEnqueued(ctx, v.ID); err != nil {
 		log.WarnContext(ctx, "mark enqueued failed; the task may be sent twice", "error", err)
@@ -107,6 +111,11 @@ func (a *api) upload(c echo.Context) error {
 		"video_id": v.ID,
 	})
 }
+
+// publishTimeout bounds the wait for the queue after the video is saved: a
+// queue outage must not hold the upload's answer, the re-enqueue loop sends
+// the task later.
+const publishTimeout = 5 * time.Second
 
 func (a *api) deleteBlobs(ctx context.Context, log *slog.Logger, id string, keys ...func(string) string) {
 	for _, key := range keys {

@@ -21,8 +21,6 @@ import (
 	"github.com/anb/risingstars/app/queue"
 	"github.com/anb/risingstars/app/secrets"
 	"github.com/anb/risingstars/app/store"
-	"github.com/anb/risingstars/worker/media"
-	"github.com/anb/risingstars/worker/processor"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -43,6 +41,9 @@ type Platform struct {
 	Tokens   *auth.Tokens
 	SpoolDir string // uploads being validated
 	WorkDir  string // worker scratch space
+	// AWS is the SDK configuration the AWS services were built from (zero in
+	// local mode), for the clients a binary adds of its own.
+	AWS aws.Config
 }
 
 // Open connects everything the configuration names. The AWS services
@@ -63,6 +64,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Platform, 
 			return nil, fmt.Errorf("load AWS configuration: %w", err)
 		}
 	}
+	p.AWS = awsCfg
 	sm := secrets.NewFromConfig(awsCfg)
 
 	secret, err := jwtSecret(ctx, cfg, sm)
@@ -81,6 +83,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Platform, 
 	if p.Store, err = store.Open(ctx, dsn, filepath.Join(cfg.DataDir, "anb.db")); err != nil {
 		return nil, err
 	}
+	p.Store.SetTimeout(cfg.DBTimeout)
 	log.Info("database ready", "dialect", p.Store.Dialect())
 
 	switch cfg.Storage {
@@ -100,7 +103,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Platform, 
 	case "local":
 		p.Queue = queue.NewLocal()
 	case "sqs":
-		p.Queue = queue.NewSQS(sqs.NewFromConfig(awsCfg), cfg.SQSQueueURL, cfg.SQSVisibility)
+		p.Queue = queue.NewSQS(sqs.NewFromConfig(awsCfg), cfg.SQSQueueURL, cfg.SQSDeadLetterURL, cfg.SQSVisibility)
 	default:
 		err = fmt.Errorf("ANB_QUEUE=%s is not available in this build", cfg.Queue)
 	}
@@ -109,12 +112,6 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Platform, 
 		return nil, err
 	}
 	return p, nil
-}
-
-// Processor is a video worker wired to this platform and its settings.
-func (p *Platform) Processor(log *slog.Logger) *processor.Processor {
-	return &processor.Processor{Videos: p.Store, Blobs: p.Blobs, Media: &media.Pipeline{FFmpeg: p.Config.FFmpeg},
-		TempDir: p.WorkDir, Log: log, Visibility: p.Config.SQSVisibility, Backoff: processor.BackoffFrom(p.Config.RetryBaseDelay)}
 }
 
 // Close releases the database.

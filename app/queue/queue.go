@@ -7,9 +7,6 @@ import (
 	"time"
 )
 
-// MaxAttempts is how many deliveries a task gets before it is dead-lettered.
-const MaxAttempts = 3
-
 // Task asks a worker to process one video.
 type Task struct {
 	TaskID  string `json:"task_id"`
@@ -31,7 +28,8 @@ type Consumer interface {
 // acknowledged, released or its visibility runs out.
 type Delivery interface {
 	Task() Task
-	// Attempt counts deliveries of this task, starting at 1.
+	// Attempt counts deliveries of this task, starting at 1, for logs: an
+	// interrupted job is delivered again, so this is not a failure count.
 	Attempt() int
 	// Ack removes the task: it is done.
 	Ack(ctx context.Context) error
@@ -39,6 +37,14 @@ type Delivery interface {
 	Retry(ctx context.Context, delay time.Duration) error
 	// Extend keeps the task invisible for d more while a long job runs.
 	Extend(ctx context.Context, d time.Duration) error
-	// DeadLetter gives up on the task after its last attempt.
+	// DeadLetter gives up on the task: it moves to the dead-letter queue.
 	DeadLetter(ctx context.Context) error
+}
+
+// DeadLetters are the tasks a queue gave up on.
+type DeadLetters interface {
+	// ReceiveDead blocks until a dead-lettered task is seen or ctx ends. The
+	// task stays in the dead-letter queue, hidden for a long while; Retry on
+	// the delivery shows it again sooner.
+	ReceiveDead(ctx context.Context) (Delivery, error)
 }

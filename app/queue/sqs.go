@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/anb/risingstars/app/nodespec"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -20,27 +21,29 @@ type SQSAPI interface {
 	ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
 }
 
-// SQS is the queue on AWS: a standard SQS queue whose redrive policy moves a
-// task to the dead-letter queue once it was received more than MaxAttempts
-// times (maxReceiveCount 3).
+// SQS is the queue on AWS: a standard SQS queue and its dead-letter queue.
+// Workers dead-letter a task themselves once its video failed for good; the
+// queue's redrive policy (nodespec.QueueMaxReceiveCount receives) is only a
+// backstop for tasks that keep killing their workers.
 type SQS struct {
 	client     SQSAPI
 	url        string
+	deadURL    string // empty: no dead-letter queue known, failed tasks are deleted
 	visibility time.Duration
 }
 
-// longPoll is how long one receive waits for a task (the SQS maximum): an
-// idle worker costs one request every 20 s.
-const longPoll = 20
+// deadHold is how long a dead-lettered task stays hidden after a worker
+// marked its video failed; the operator still finds it in the queue.
+const deadHold = 12 * time.Hour
 
 // maxVisibility is the SQS limit of a visibility timeout.
 const maxVisibility = 12 * time.Hour
 
-// NewSQS uses the queue at queueURL. visibility is how long a received task
-// stays hidden; it is asked for on every receive so it does not depend on the
-// queue's own default.
-func NewSQS(client SQSAPI, queueURL string, visibility time.Duration) *SQS {
-	return &SQS{client: client, url: queueURL, visibility: visibility}
+// NewSQS uses the queue at queueURL and its dead-letter queue at
+// deadLetterURL. visibility is how long a received task stays hidden; it is
+// asked for on every receive so it does not depend on the queue's default.
+func NewSQS(client SQSAPI, queueURL, deadLetterURL string, visibility time.Duration) *SQS {
+	return &SQS{client: client, url: queueURL, deadURL: deadLetterURL, visibility: visibility}
 }
 
 func (q *SQS) Publish(ctx context.Context, t Task) error {
@@ -56,12 +59,26 @@ func (q *SQS) Publish(ctx context.Context, t Task) error {
 
 // Receive long-polls until a task arrives or ctx ends.
 func (q *SQS) Receive(ctx context.Context) (Delivery, error) {
+	return q.receive(ctx, q.url, q.visibility)
+}
+
+// ReceiveDead long-polls the dead-letter queue. The task received stays
+// there, hidden for deadHold.
+func (q *SQS) ReceiveDead(ctx context.Context) (Delivery, error) {
+	if q.deadURL == "" {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return q.receive(ctx, q.deadURL, deadHold)
+}
+
+func (q *SQS) receive(ctx context.Context, url string, visibility time.Duration) (Delivery, error) {
 	for {
 		out, err := q.client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-			QueueUrl:                    &q.url,
+			QueueUrl:                    &url,
 			MaxNumberOfMessages:         1,
-			WaitTimeSeconds:             longPoll,
-			VisibilityTimeout:           seconds(q.visibility),
+			WaitTimeSeconds:             nodespec.LongPollSeconds,
+			VisibilityTimeout:           seconds(visibility),
 			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameApproximateReceiveCount},
 			// The older spelling of the same request, still honoured by SQS
 			// and the only one some SQS-compatible servers read.
@@ -77,17 +94,19 @@ func (q *SQS) Receive(ctx context.Context) (Delivery, error) {
 			continue
 		}
 		m := out.Messages[0]
-		d := &sqsDelivery{q: q, receipt: aws.ToString(m.ReceiptHandle), attempt: 1}
+		d := &sqsDelivery{q: q, url: url, body: aws.ToString(m.Body), receipt: aws.ToString(m.ReceiptHandle), attempt: 1}
 		if n, err := strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)]); err == nil && n > 0 {
 			d.attempt = n
 		}
-		if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &d.task); err != nil || d.task.VideoID == "" {
-			// No worker can ever handle it: let it reach the dead-letter
-			// queue after its receives instead of hiding it for a whole lease.
-			if err := d.DeadLetter(ctx); err != nil {
-				return nil, fmt.Errorf("release malformed message %s: %w", aws.ToString(m.MessageId), err)
+		if err := json.Unmarshal([]byte(d.body), &d.task); err != nil || d.task.VideoID == "" {
+			if url == q.deadURL {
+				return nil, fmt.Errorf("malformed message %s in the dead-letter queue left there: %q", aws.ToString(m.MessageId), d.body)
 			}
-			return nil, fmt.Errorf("malformed task message %s (receive %d) left for the dead-letter queue: %q", aws.ToString(m.MessageId), d.attempt, aws.ToString(m.Body))
+			// No worker can ever handle it: straight to the dead-letter queue.
+			if err := d.DeadLetter(ctx); err != nil {
+				return nil, fmt.Errorf("dead-letter malformed message %s: %w", aws.ToString(m.MessageId), err)
+			}
+			return nil, fmt.Errorf("malformed task message %s sent to the dead-letter queue: %q", aws.ToString(m.MessageId), d.body)
 		}
 		return d, nil
 	}
@@ -102,6 +121,8 @@ func seconds(d time.Duration) int32 {
 
 type sqsDelivery struct {
 	q       *SQS
+	url     string // the queue it came from
+	body    string
 	receipt string
 	task    Task
 	attempt int
@@ -111,7 +132,7 @@ func (d *sqsDelivery) Task() Task   { return d.task }
 func (d *sqsDelivery) Attempt() int { return d.attempt }
 
 func (d *sqsDelivery) Ack(ctx context.Context) error {
-	_, err := d.q.client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: &d.q.url, ReceiptHandle: &d.receipt})
+	_, err := d.q.client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: &d.url, ReceiptHandle: &d.receipt})
 	if err != nil {
 		return fmt.Errorf("delete task of video %s: %w", d.task.VideoID, err)
 	}
@@ -128,16 +149,21 @@ func (d *sqsDelivery) Extend(ctx context.Context, dur time.Duration) error {
 	return d.setVisibility(ctx, dur)
 }
 
-// DeadLetter makes the task visible at once: it has used its receives, so
-// the queue's redrive policy moves it to the dead-letter queue on the next
-// receive instead of delivering it.
+// DeadLetter sends the task to the dead-letter queue and then deletes it
+// here; if the delete fails the copy left behind is delivered again and
+// skipped, as its video is already settled.
 func (d *sqsDelivery) DeadLetter(ctx context.Context) error {
-	return d.setVisibility(ctx, 0)
+	if d.q.deadURL != "" {
+		if _, err := d.q.client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &d.q.deadURL, MessageBody: &d.body}); err != nil {
+			return fmt.Errorf("send task of video %s to the dead-letter queue: %w", d.task.VideoID, err)
+		}
+	}
+	return d.Ack(ctx)
 }
 
 func (d *sqsDelivery) setVisibility(ctx context.Context, dur time.Duration) error {
 	_, err := d.q.client.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
-		QueueUrl: &d.q.url, ReceiptHandle: &d.receipt, VisibilityTimeout: seconds(dur),
+		QueueUrl: &d.url, ReceiptHandle: &d.receipt, VisibilityTimeout: seconds(dur),
 	})
 	if err != nil {
 		return fmt.Errorf("change visibility of video %s: %w", d.task.VideoID, err)

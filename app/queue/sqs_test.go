@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anb/risingstars/app/nodespec"
 	"github.com/anb/risingstars/app/queue"
 	"github.com/anb/risingstars/app/queue/sqstest"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -58,8 +59,8 @@ func assertNothingFor(t *testing.T, client *sqs.Client, url string, seconds int3
 }
 
 func TestSQSDeliversPublishedTaskUntilAcked(t *testing.T) {
-	client, url, _ := newQueues(t, "acked")
-	q := queue.NewSQS(client, url, 2*time.Second)
+	client, url, dlqURL := newQueues(t, "acked")
+	q := queue.NewSQS(client, url, dlqURL, 2*time.Second)
 	ctx := context.Background()
 	want := queue.Task{TaskID: "t-1", VideoID: "v-1"}
 	if err := q.Publish(ctx, want); err != nil {
@@ -77,8 +78,8 @@ func TestSQSDeliversPublishedTaskUntilAcked(t *testing.T) {
 }
 
 func TestSQSLeaseExpiryRedeliversTheTaskOfADeadWorker(t *testing.T) {
-	client, url, _ := newQueues(t, "expiry")
-	q := queue.NewSQS(client, url, 2*time.Second) // shorter than the queue's own 30 s: the receive asks for it
+	client, url, dlqURL := newQueues(t, "expiry")
+	q := queue.NewSQS(client, url, dlqURL, 2*time.Second) // shorter than the queue's own 30 s: the receive asks for it
 	ctx := context.Background()
 	if err := q.Publish(ctx, queue.Task{TaskID: "t", VideoID: "v"}); err != nil {
 		t.Fatal(err)
@@ -96,8 +97,8 @@ func TestSQSLeaseExpiryRedeliversTheTaskOfADeadWorker(t *testing.T) {
 }
 
 func TestSQSExtendKeepsALongJobHidden(t *testing.T) {
-	client, url, _ := newQueues(t, "extend")
-	q := queue.NewSQS(client, url, 2*time.Second)
+	client, url, dlqURL := newQueues(t, "extend")
+	q := queue.NewSQS(client, url, dlqURL, 2*time.Second)
 	ctx := context.Background()
 	if err := q.Publish(ctx, queue.Task{TaskID: "t", VideoID: "v"}); err != nil {
 		t.Fatal(err)
@@ -116,8 +117,8 @@ func TestSQSExtendKeepsALongJobHidden(t *testing.T) {
 }
 
 func TestSQSRetryRedeliversAfterTheDelay(t *testing.T) {
-	client, url, _ := newQueues(t, "retry")
-	q := queue.NewSQS(client, url, 30*time.Second)
+	client, url, dlqURL := newQueues(t, "retry")
+	q := queue.NewSQS(client, url, dlqURL, 30*time.Second)
 	ctx := context.Background()
 	if err := q.Publish(ctx, queue.Task{TaskID: "t", VideoID: "v"}); err != nil {
 		t.Fatal(err)
@@ -140,51 +141,68 @@ func TestSQSRetryRedeliversAfterTheDelay(t *testing.T) {
 	}
 }
 
-func TestSQSDeadLetterAfterTheThirdAttemptMovesTheTaskToTheDLQ(t *testing.T) {
+func TestSQSDeadLetterMovesTheTaskToTheDLQAtOnce(t *testing.T) {
 	client, url, dlqURL := newQueues(t, "dead")
-	q := queue.NewSQS(client, url, 30*time.Second)
+	q := queue.NewSQS(client, url, dlqURL, 30*time.Second)
 	ctx := context.Background()
 	want := queue.Task{TaskID: "t-dead", VideoID: "v-dead"}
 	if err := q.Publish(ctx, want); err != nil {
 		t.Fatal(err)
 	}
-	for attempt := 1; attempt <= queue.MaxAttempts; attempt++ {
-		d := mustReceive(t, q, 5*time.Second)
-		if d.Attempt() != attempt {
-			t.Fatalf("attempt = %d, want %d", d.Attempt(), attempt)
-		}
-		if attempt < queue.MaxAttempts {
-			err := d.Retry(ctx, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if err := d.DeadLetter(ctx); err != nil {
+	if err := mustReceive(t, q, 5*time.Second).DeadLetter(ctx); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingFor(t, client, url, 2, "dead-lettered task delivered again")
+	dead, err := q.ReceiveDead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dead.Task() != want {
+		t.Fatalf("dead-letter queue holds %+v, want %+v", dead.Task(), want)
+	}
+	// The sweep leaves the task in the dead-letter queue for the operator,
+	// hidden, not deleted.
+	attrs, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: &dlqURL,
+		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := attrs.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessagesNotVisible)]; n != "1" {
+		t.Fatalf("dead-letter queue holds %s hidden tasks after the sweep, want 1", n)
+	}
+}
+
+func TestSQSInterruptionsNeverReachTheDLQ(t *testing.T) {
+	client, url, dlqURL := newQueues(t, "interrupted")
+	q := queue.NewSQS(client, url, dlqURL, 30*time.Second)
+	ctx := context.Background()
+	if err := q.Publish(ctx, queue.Task{TaskID: "t", VideoID: "v"}); err != nil {
+		t.Fatal(err)
+	}
+	// Every release of an interrupted job is one more receive; far more of
+	// them than processing attempts still leave the task deliverable.
+	for i := 1; i < nodespec.QueueMaxReceiveCount; i++ {
+		if err := mustReceive(t, q, 5*time.Second).Retry(ctx, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
-	assertNothingFor(t, client, url, 2, "dead-lettered task delivered again")
-	dead := mustReceive(t, queue.NewSQS(client, dlqURL, 30*time.Second), 5*time.Second)
-	if dead.Task() != want {
-		t.Fatalf("dead-letter queue holds %+v, want %+v", dead.Task(), want)
+	if last := mustReceive(t, q, 5*time.Second); last.Attempt() != nodespec.QueueMaxReceiveCount {
+		t.Fatalf("delivery %d, want %d", last.Attempt(), nodespec.QueueMaxReceiveCount)
 	}
 }
 
 func TestSQSMalformedMessageEndsInTheDLQ(t *testing.T) {
 	client, url, dlqURL := newQueues(t, "malformed")
-	q := queue.NewSQS(client, url, 30*time.Second)
+	q := queue.NewSQS(client, url, dlqURL, 30*time.Second)
 	ctx := context.Background()
 	if _, err := client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &url, MessageBody: aws.String("not a task")}); err != nil {
 		t.Fatal(err)
 	}
-	for i := 1; i <= queue.MaxAttempts; i++ {
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := q.Receive(rctx)
-		cancel()
-		if err == nil || !strings.Contains(err.Error(), "malformed") {
-			t.Fatalf("receive %d: error = %v, want a malformed-message error", i, err)
-		}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	_, err := q.Receive(rctx)
+	cancel()
+	if err == nil || !strings.Contains(err.Error(), "malformed") {
+		t.Fatalf("receive: error = %v, want a malformed-message error", err)
 	}
 	out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &dlqURL, WaitTimeSeconds: 5})
 	if err != nil {

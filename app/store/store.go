@@ -4,13 +4,19 @@ package store
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/glebarez/sqlite"
+	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -33,10 +39,15 @@ const (
 	StatusFailed     = "failed"
 )
 
+// ErrUnavailable means the database could not be reached or did not answer
+// in time: an outage, not a problem with the request.
+var ErrUnavailable = errors.New("database unavailable")
+
 // Store is the database of the platform.
 type Store struct {
 	db      *gorm.DB
-	dialect string // "postgres" or "sqlite"
+	dialect string        // "postgres" or "sqlite"
+	timeout time.Duration // bound of each operation; 0 = none
 }
 
 // Open connects to PostgreSQL when dsn is a postgres URL, otherwise to the
@@ -87,16 +98,72 @@ func Open(ctx context.Context, dsn, sqlitePath string) (*Store, error) {
 	return s, nil
 }
 
+// SetTimeout bounds every operation of the store, so that a database that
+// does not answer costs a caller at most d and frees its connection.
+func (s *Store) SetTimeout(d time.Duration) { s.timeout = d }
+
+// bound gives ctx the operation deadline.
+func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+// unavailable tells a database outage (unreachable, cut, too slow, shutting
+// down, out of connections) from any other failure.
+func unavailable(err error) bool {
+	var netErr net.Error
+	var connErr *pgconn.ConnectError
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, driver.ErrBadConn),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
+		errors.As(err, &netErr), errors.As(err, &connErr), pgconn.Timeout(err):
+		return true
+	case errors.As(err, &pgErr):
+		// Class 08: connection exception; 57P01-03: server shutting down or
+		// starting; 53300: too many connections.
+		return strings.HasPrefix(pgErr.Code, "08") || slices.Contains([]string{"57P01", "57P02", "57P03", "53300"}, pgErr.Code)
+	}
+	// pgx reports a connection closed under it with a plain error.
+	msg := err.Error()
+	return strings.Contains(msg, "conn closed") || strings.Contains(msg, "database is locked") || strings.Contains(msg, "SQLITE_BUSY")
+}
+
+// wrap names the failed operation and marks outages with ErrUnavailable,
+// so callers can answer "try again later" without knowing the driver.
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, ErrUnavailable) && unavailable(err) {
+		return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// markUnavailable marks an outage that surfaced outside any one statement
+// (opening or committing a transaction) and leaves other errors as they are.
+func markUnavailable(err error) error {
+	if err == nil || errors.Is(err, ErrUnavailable) || !unavailable(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
 // Dialect names the database engine: "postgres" or "sqlite".
 func (s *Store) Dialect() string { return s.dialect }
 
 // Ping tells whether the database answers.
 func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return err
 	}
-	return sqlDB.PingContext(ctx)
+	return wrap("ping", sqlDB.PingContext(ctx))
 }
 
 // Close releases the connections.

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -30,6 +29,8 @@ func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSp
 
 // CreateUser stores u and sets its ID; ErrDuplicateEmail if the e-mail is taken.
 func (s *Store) CreateUser(ctx context.Context, u *User) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	u.Email = NormalizeEmail(u.Email)
 	u.CreatedAt = now()
 	var ids []int64
@@ -39,7 +40,7 @@ func (s *Store) CreateUser(ctx context.Context, u *User) error {
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email) DO NOTHING RETURNING id`,
 		u.FirstName, u.LastName, u.Email, u.PasswordHash, u.City, strings.ToLower(u.City), u.Country, u.CreatedAt).Scan(&ids).Error
 	if err != nil {
-		return fmt.Errorf("insert user: %w", err)
+		return wrap("insert user", err)
 	}
 	if len(ids) == 0 {
 		return ErrDuplicateEmail
@@ -59,6 +60,8 @@ func (s *Store) UserByID(ctx context.Context, id int64) (User, error) {
 }
 
 func (s *Store) userWhere(ctx context.Context, cond string, arg any) (User, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var u User
 	err := s.db.WithContext(ctx).Table("users").
 		Select("id, first_name, last_name, email, password_hash, city, country, created_at").
@@ -67,7 +70,7 @@ func (s *Store) userWhere(ctx context.Context, cond string, arg any) (User, erro
 		return User{}, ErrNotFound
 	}
 	if err != nil {
-		return User{}, fmt.Errorf("find user: %w", err)
+		return User{}, wrap("find user", err)
 	}
 	return u, nil
 }

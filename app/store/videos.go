@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -19,7 +18,8 @@ type Video struct {
 	Status      string
 	Error       string
 	TaskID      string
-	Attempts    int
+	Attempts    int // jobs started, interrupted ones included
+	Failures    int // real processing failures
 	Votes       int64
 	UploadedAt  time.Time
 	EnqueuedAt  *time.Time
@@ -30,45 +30,53 @@ type Video struct {
 // its owner can no longer delete it.
 func (v Video) Published() bool { return v.IsPublic && v.Status == StatusProcessed }
 
-const videoColumns = "id, user_id, title, is_public, status, error, task_id, attempts, votes, uploaded_at, enqueued_at, processed_at"
+const videoColumns = "id, user_id, title, is_public, status, error, task_id, attempts, failures, votes, uploaded_at, enqueued_at, processed_at"
 
 // CreateVideo stores a freshly uploaded video with status uploaded.
 func (s *Store) CreateVideo(ctx context.Context, v *Video) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	v.Status = StatusUploaded
 	v.UploadedAt = now()
 	err := s.db.WithContext(ctx).Exec(`INSERT INTO videos (id, user_id, title, is_public, status, task_id, uploaded_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, v.ID, v.UserID, v.Title, v.IsPublic, v.Status, v.TaskID, v.UploadedAt).Error
 	if err != nil {
-		return fmt.Errorf("insert video: %w", err)
+		return wrap("insert video", err)
 	}
 	return nil
 }
 
 // MarkEnqueued records that the video's task reached the queue.
 func (s *Store) MarkEnqueued(ctx context.Context, id string) error {
-	return s.db.WithContext(ctx).Exec("UPDATE videos SET enqueued_at = ? WHERE id = ?", now(), id).Error
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	return wrap("mark enqueued", s.db.WithContext(ctx).Exec("UPDATE videos SET enqueued_at = ? WHERE id = ?", now(), id).Error)
 }
 
 // Video finds a video by id.
 func (s *Store) Video(ctx context.Context, id string) (Video, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var v Video
 	err := s.db.WithContext(ctx).Table("videos").Select(videoColumns).Where("id = ?", id).Take(&v).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return Video{}, ErrNotFound
 	}
 	if err != nil {
-		return Video{}, fmt.Errorf("find video: %w", err)
+		return Video{}, wrap("find video", err)
 	}
 	return v, nil
 }
 
 // VideosByUser lists a user's videos, newest first.
 func (s *Store) VideosByUser(ctx context.Context, userID int64) ([]Video, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var out []Video
 	err := s.db.WithContext(ctx).Table("videos").Select(videoColumns).Where("user_id = ?", userID).
 		Order("uploaded_at DESC, id DESC").Find(&out).Error
 	if err != nil {
-		return nil, fmt.Errorf("list videos: %w", err)
+		return nil, wrap("list videos", err)
 	}
 	return out, nil
 }
@@ -77,6 +85,8 @@ func (s *Store) VideosByUser(ctx context.Context, userID int64) ([]Video, error)
 // The condition sits in the DELETE itself, so a video that gets published
 // while the request runs is never deleted.
 func (s *Store) DeleteVideo(ctx context.Context, id string, ownerID int64) (Video, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var deleted Video
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		v, err := (&Store{db: tx, dialect: s.dialect}).Video(ctx, id)
@@ -88,7 +98,7 @@ func (s *Store) DeleteVideo(ctx context.Context, id string, ownerID int64) (Vide
 		}
 		res := tx.Exec("DELETE FROM videos WHERE id = ? AND NOT (is_public AND status = ?)", id, StatusProcessed)
 		if res.Error != nil {
-			return fmt.Errorf("delete video: %w", res.Error)
+			return wrap("delete video", res.Error)
 		}
 		if res.RowsAffected == 0 {
 			return ErrPublished
@@ -96,7 +106,7 @@ func (s *Store) DeleteVideo(ctx context.Context, id string, ownerID int64) (Vide
 		deleted = v
 		return nil
 	})
-	return deleted, err
+	return deleted, markUnavailable(err)
 }
 
 // PublicVideo is a video in the public vote with its player.
@@ -123,6 +133,8 @@ type PublicVideo struct {
 // the index's condition; with a parameter it joined and sorted every public
 // video on each page (~15 ms instead of ~0.2 ms).
 func (s *Store) PublicVideos(ctx context.Context, viewerID int64, page, pageSize int) ([]PublicVideo, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var out []PublicVideo
 	err := s.db.WithContext(ctx).Raw(`SELECT v.id, v.title, v.votes, v.uploaded_at, v.processed_at,
 			u.first_name, u.last_name, u.city, u.country,
@@ -132,17 +144,19 @@ func (s *Store) PublicVideos(ctx context.Context, viewerID int64, page, pageSize
 		ORDER BY v.processed_at DESC, v.id DESC
 		LIMIT ? OFFSET ?`, viewerID, pageSize, (page-1)*pageSize).Scan(&out).Error
 	if err != nil {
-		return nil, fmt.Errorf("list public videos: %w", err)
+		return nil, wrap("list public videos", err)
 	}
 	return out, nil
 }
 
 // Vote counts userID's vote for a public processed video, once.
 func (s *Store) Vote(ctx context.Context, userID int64, videoID string) error {
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var n int64
 		if err := tx.Raw("SELECT COUNT(*) FROM videos WHERE id = ? AND is_public AND status = ?", videoID, StatusProcessed).Scan(&n).Error; err != nil {
-			return fmt.Errorf("find video: %w", err)
+			return wrap("find video", err)
 		}
 		if n == 0 {
 			return ErrNotFound
@@ -150,16 +164,17 @@ func (s *Store) Vote(ctx context.Context, userID int64, videoID string) error {
 		// The primary key (user_id, video_id) decides between concurrent votes.
 		res := tx.Exec("INSERT INTO votes (user_id, video_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", userID, videoID, now())
 		if res.Error != nil {
-			return fmt.Errorf("insert vote: %w", res.Error)
+			return wrap("insert vote", res.Error)
 		}
 		if res.RowsAffected == 0 {
 			return ErrAlreadyVoted
 		}
 		if err := tx.Exec("UPDATE videos SET votes = votes + 1 WHERE id = ?", videoID).Error; err != nil {
-			return fmt.Errorf("count vote: %w", err)
+			return wrap("count vote", err)
 		}
 		return nil
 	})
+	return markUnavailable(err)
 }
 
 // Ranking is one player's line in the rankings.
@@ -177,6 +192,8 @@ type Ranking struct {
 // videos (migration 0002): a page is an index range, not a sum over every
 // published video.
 func (s *Store) Rankings(ctx context.Context, city string, page, pageSize int) ([]Ranking, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	q := `SELECT u.id AS user_id, u.first_name, u.last_name, u.city, p.votes
 		FROM player_totals p JOIN users u ON u.id = p.user_id
 		WHERE p.published > 0`
@@ -190,7 +207,7 @@ func (s *Store) Rankings(ctx context.Context, city string, page, pageSize int) (
 	args = append(args, pageSize, (page-1)*pageSize)
 	var out []Ranking
 	if err := s.db.WithContext(ctx).Raw(q, args...).Scan(&out).Error; err != nil {
-		return nil, fmt.Errorf("rankings: %w", err)
+		return nil, wrap("rankings", err)
 	}
 	return out, nil
 }

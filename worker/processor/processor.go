@@ -16,15 +16,19 @@ import (
 	"time"
 
 	"github.com/anb/risingstars/app/blob"
+	"github.com/anb/risingstars/app/config"
+	"github.com/anb/risingstars/app/nodespec"
 	"github.com/anb/risingstars/app/queue"
 	"github.com/anb/risingstars/app/store"
+	"github.com/anb/risingstars/worker/media"
 )
 
 // Videos is what the processor needs from the database.
 type Videos interface {
 	BeginProcessing(ctx context.Context, id string) (store.Video, error)
 	FinishProcessing(ctx context.Context, id string) error
-	RetryProcessing(ctx context.Context, id, reason string) error
+	ReleaseProcessing(ctx context.Context, id string) error
+	RecordFailure(ctx context.Context, id, reason string, maxFailures int) (failures int, failed bool, err error)
 	FailProcessing(ctx context.Context, id, reason string) error
 }
 
@@ -48,11 +52,19 @@ type Processor struct {
 	Visibility time.Duration
 	// ShutdownGrace is how long a job in hand may still run after shutdown
 	// starts before it is stopped and released to another worker.
+	// Default nodespec.ShutdownGrace.
 	ShutdownGrace time.Duration
 }
 
-// DefaultBackoff waits 10 s, then 30 s.
-func DefaultBackoff(attempt int) time.Duration { return BackoffFrom(10 * time.Second)(attempt) }
+// New is the processor both binaries run (the worker, and the API's
+// in-process workers in local mode), configured from cfg.
+func New(cfg config.Config, videos Videos, blobs blob.Store, workDir string, log *slog.Logger) *Processor {
+	return &Processor{Videos: videos, Blobs: blobs, Media: &media.Pipeline{FFmpeg: cfg.FFmpeg}, TempDir: workDir, Log: log,
+		Visibility: cfg.SQSVisibility, Backoff: BackoffFrom(cfg.RetryBaseDelay), ShutdownGrace: cfg.ShutdownGrace}
+}
+
+// DefaultBackoff waits nodespec.RetryBaseDelay, then three times as long.
+func DefaultBackoff(attempt int) time.Duration { return BackoffFrom(nodespec.RetryBaseDelay)(attempt) }
 
 // BackoffFrom waits base after the first failed attempt and three times
 // longer after each next one (ANB_RETRY_BASE_DELAY sets base).
@@ -88,7 +100,7 @@ func (p *Processor) Run(ctx context.Context, c queue.Consumer, n int) {
 	defer stopJobs()
 	go func() {
 		<-ctx.Done()
-		time.AfterFunc(orDefault(p.ShutdownGrace, 30*time.Second), stopJobs)
+		time.AfterFunc(orDefault(p.ShutdownGrace, nodespec.ShutdownGrace), stopJobs)
 	}()
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
@@ -132,9 +144,14 @@ func (p *Processor) release(d queue.Delivery, why string) {
 
 // Handle processes one delivery. It never returns an error: every outcome
 // ends in an ack, a retry, a release or a dead letter.
+//
+// Only real processing failures, counted in the database, use up the
+// video's nodespec.MaxProcessingAttempts. An interrupted job (worker
+// stopping, scale-in) or a database that cannot be reached is not the
+// video's fault: the task is released or retried without counting.
 func (p *Processor) Handle(ctx context.Context, d queue.Delivery) {
 	task := d.Task()
-	log := p.Log.With("video_id", task.VideoID, "task_id", task.TaskID, "attempt", d.Attempt())
+	log := p.Log.With("video_id", task.VideoID, "task_id", task.TaskID, "delivery", d.Attempt())
 	v, err := p.Videos.BeginProcessing(ctx, task.VideoID)
 	switch {
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrSettled):
@@ -142,56 +159,99 @@ func (p *Processor) Handle(ctx context.Context, d queue.Delivery) {
 		p.ack(ctx, d, log)
 		return
 	case err != nil:
-		log.Error("begin processing failed", "error", err)
-		p.retry(d, log, p.backoff(d.Attempt()))
+		log.Error("begin processing failed; task released", "error", err)
+		p.retry(d, log, p.backoff(1))
 		return
 	}
+	log = log.With("failures", v.Failures)
 
 	stopHeartbeat := p.heartbeat(ctx, d, log)
 	start := time.Now()
 	err = p.process(ctx, v.ID)
 	stopHeartbeat()
 
-	switch {
-	case err == nil:
+	if err == nil {
 		err = p.Videos.FinishProcessing(ctx, v.ID)
-		if errors.Is(err, store.ErrNotFound) {
+		switch {
+		case err == nil:
+			log.Info(nodespec.ProcessedLogMessage, nodespec.ProcessedSeconds, time.Since(start).Seconds())
+			p.ack(ctx, d, log)
+		case errors.Is(err, store.ErrNotFound):
 			log.Info("video deleted while processing; removing its new files")
 			p.deleteResults(ctx, v.ID, log)
-			err = nil
-		}
-		if err == nil {
-			log.Info("video processed", "seconds", time.Since(start).Seconds())
 			p.ack(ctx, d, log)
-			return
+		default:
+			log.Error("record processed video failed; task released", "error", err)
+			p.retry(d, log, p.backoff(1))
 		}
-	case ctx.Err() != nil:
-		// Shutting down: not the video's fault, let another worker take it.
-		bg := context.Background()
-		if err := p.Videos.RetryProcessing(bg, v.ID, ""); err != nil {
-			log.Error("reset status failed", "error", err)
-		}
-		p.release(d, "worker stopping")
+		return
+	}
+	if ctx.Err() != nil {
+		p.interrupted(d, v.ID, log)
 		return
 	}
 
-	reason := failureText(err)
-	if d.Attempt() >= queue.MaxAttempts {
-		log.Error("video failed for good", "error", err)
-		if err := p.Videos.FailProcessing(ctx, v.ID, reason); err != nil {
-			log.Error("mark failed failed", "error", err)
-		}
-		if err := d.DeadLetter(ctx); err != nil {
+	failures, failed, recErr := p.Videos.RecordFailure(ctx, v.ID, failureText(err), nodespec.MaxProcessingAttempts)
+	switch {
+	case errors.Is(recErr, store.ErrNotFound), errors.Is(recErr, store.ErrSettled):
+		log.Info("processing failed but the video was deleted or settled meanwhile", "error", err)
+		p.ack(ctx, d, log)
+	case recErr != nil:
+		log.Error("processing failed and the failure could not be recorded; task released uncounted", "error", err, "record_error", recErr)
+		p.retry(d, log, p.backoff(1))
+	case failed:
+		log.Error("video failed for good", "error", err, "failures", failures)
+		if err := d.DeadLetter(context.WithoutCancel(ctx)); err != nil {
 			log.Error("dead-letter failed", "error", err)
 		}
-		return
+	default:
+		delay := p.backoff(failures)
+		log.Warn("processing failed; will retry", "error", err, "failures", failures, "retry_in_s", delay.Seconds())
+		p.retry(d, log, delay)
 	}
-	delay := p.backoff(d.Attempt())
-	log.Warn("processing failed; will retry", "error", err, "retry_in_s", delay.Seconds())
-	if err := p.Videos.RetryProcessing(ctx, v.ID, reason); err != nil {
-		log.Error("record retry failed", "error", err)
+}
+
+// interrupted hands back a job stopped by shutdown: not the video's fault,
+// so nothing counts, and another worker takes it at once.
+func (p *Processor) interrupted(d queue.Delivery, id string, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Videos.ReleaseProcessing(ctx, id); err != nil {
+		log.Error("reset status failed", "error", err)
 	}
-	p.retry(d, log, delay)
+	p.release(d, "worker stopping")
+}
+
+// DeadLetterReason is what the owner of a video whose task the queue gave
+// up on (it kept interrupting workers) reads.
+const DeadLetterReason = "No se pudo procesar el video: el procesamiento se interrumpió demasiadas veces. Vuelve a subirlo."
+
+// SweepDeadLetters marks failed, with DeadLetterReason, the video of every
+// task the queue moved to its dead-letter queue, so no upload stays
+// "processing" forever. The dead-lettered tasks stay there for the operator.
+func (p *Processor) SweepDeadLetters(ctx context.Context, dead queue.DeadLetters) {
+	for {
+		d, err := dead.ReceiveDead(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			p.Log.Error("receive dead-lettered task failed", "error", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(5 * time.Second):
+			}
+			continue
+		}
+		log := p.Log.With("video_id", d.Task().VideoID, "task_id", d.Task().TaskID)
+		if err := p.Videos.FailProcessing(ctx, d.Task().VideoID, DeadLetterReason); err != nil {
+			log.Error("mark dead-lettered video failed; will look again", "error", err)
+			p.retry(d, log, p.backoff(1))
+			continue
+		}
+		log.Warn("dead-lettered task: video marked failed")
+	}
 }
 
 // process fetches the original, runs the pipeline and stores the results.
@@ -244,7 +304,7 @@ func (p *Processor) deleteResults(ctx context.Context, id string, log *slog.Logg
 
 // heartbeat keeps the task invisible while the job runs.
 func (p *Processor) heartbeat(ctx context.Context, d queue.Delivery, log *slog.Logger) (stop func()) {
-	visibility := orDefault(p.Visibility, 2*time.Minute)
+	visibility := orDefault(p.Visibility, nodespec.Visibility)
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/anb/risingstars/app/blob"
+	"github.com/anb/risingstars/app/nodespec"
 	"github.com/anb/risingstars/app/queue"
 	"github.com/anb/risingstars/app/store"
 	"github.com/anb/risingstars/app/store/storetest"
@@ -78,6 +79,12 @@ func (d *recordingDelivery) Extend(ctx context.Context, v time.Duration) error {
 	d.extends++
 	d.mu.Unlock()
 	return d.Delivery.Extend(ctx, v)
+}
+
+func (d *recordingDelivery) extendCount() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.extends
 }
 
 func (d *recordingDelivery) DeadLetter(ctx context.Context) error {
@@ -218,11 +225,16 @@ func TestLongJobsKeepExtendingVisibility(t *testing.T) {
 	done := make(chan struct{})
 	go func() { f.proc.Handle(context.Background(), d); close(done) }()
 	<-f.media.started
-	time.Sleep(200 * time.Millisecond) // about 20 heartbeats at Visibility/3 = 10 ms
+	// The job runs until the task was extended three times (Visibility/3 = 10 ms each).
+	for deadline := time.Now().Add(10 * time.Second); d.extendCount() < 3; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("a running job extended its task only %d times in 10 s", d.extendCount())
+		}
+	}
 	close(f.media.release)
 	<-done
-	if d.extends < 3 {
-		t.Fatalf("a 200 ms job with 30 ms visibility extended only %d times", d.extends)
+	if d.acks != 1 {
+		t.Fatalf("acks = %d, want 1", d.acks)
 	}
 }
 
@@ -275,15 +287,12 @@ func TestThirdFailureMarksFailedAndDeadLetters(t *testing.T) {
 	f.proc.Media = brokenMedia{}
 	id := f.upload(t)
 	var deliveries []*recordingDelivery
-	for attempt := 1; attempt <= queue.MaxAttempts; attempt++ {
+	for attempt := 1; attempt <= nodespec.MaxProcessingAttempts; attempt++ {
 		d := f.receive(t)
-		if d.Attempt() != attempt {
-			t.Fatalf("delivery %d reports attempt %d", attempt, d.Attempt())
-		}
 		f.proc.Handle(context.Background(), d)
 		deliveries = append(deliveries, d)
 		want := store.StatusUploaded
-		if attempt == queue.MaxAttempts {
+		if attempt == nodespec.MaxProcessingAttempts {
 			want = store.StatusFailed
 		}
 		if got := f.status(t, id); got != want {
@@ -294,10 +303,96 @@ func TestThirdFailureMarksFailedAndDeadLetters(t *testing.T) {
 		t.Fatalf("retries/dead letters: %+v %+v %+v", deliveries[0].retries, deliveries[1].retries, deliveries[2].dead)
 	}
 	v, _ := f.st.Video(context.Background(), id)
-	if v.Attempts != 3 || v.Error == "" {
-		t.Fatalf("failed video: attempts %d, error %q", v.Attempts, v.Error)
+	if v.Failures != nodespec.MaxProcessingAttempts || v.Error == "" {
+		t.Fatalf("failed video: failures %d, error %q", v.Failures, v.Error)
 	}
 	if dead := f.q.Dead(); len(dead) != 1 || dead[0].VideoID != id {
 		t.Fatalf("dead letters = %v", dead)
+	}
+}
+
+// A worker stopped mid-job (deploy, scale-in) hands the task back; however
+// often that happens, it is not a processing failure.
+func TestInterruptionsNeverCountAsFailures(t *testing.T) {
+	f := newFixture(t)
+	id := f.upload(t)
+	const interruptions = nodespec.MaxProcessingAttempts + 2
+	for i := 0; i < interruptions; i++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { f.proc.Run(ctx, f.q, 1); close(done) }()
+		<-f.media.started
+		cancel()
+		<-done
+		if got := f.status(t, id); got != store.StatusUploaded {
+			t.Fatalf("after interruption %d the video is %s, want uploaded", i+1, got)
+		}
+	}
+	close(f.media.release)
+	f.proc.Handle(context.Background(), f.receive(t))
+	v, err := f.st.Video(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Status != store.StatusProcessed || v.Failures != 0 || v.Attempts != interruptions+1 {
+		t.Fatalf("video %s with %d failures after %d starts; want processed, 0 failures, %d starts", v.Status, v.Failures, v.Attempts, interruptions+1)
+	}
+}
+
+// flakyMedia fails its first run and then behaves.
+type flakyMedia struct {
+	*slowMedia
+	failed atomic.Bool
+}
+
+func (m *flakyMedia) Transcode(ctx context.Context, in, out, poster string) error {
+	if m.failed.CompareAndSwap(false, true) {
+		return errors.New("ffmpeg killed by signal 9")
+	}
+	return m.slowMedia.Transcode(ctx, in, out, poster)
+}
+
+func TestAFailureAndInterruptionsStillLeaveTwoAttempts(t *testing.T) {
+	f := newFixture(t)
+	media := &flakyMedia{slowMedia: f.media}
+	f.proc.Media = media
+	id := f.upload(t)
+	f.proc.Handle(context.Background(), f.receive(t)) // real failure 1
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.proc.Run(ctx, f.q, 1); close(done) }()
+	<-f.media.started
+	cancel() // interrupted: not counted
+	<-done
+	close(f.media.release)
+	f.proc.Handle(context.Background(), f.receive(t))
+	v, _ := f.st.Video(context.Background(), id)
+	if v.Status != store.StatusProcessed || v.Failures != 1 {
+		t.Fatalf("video %s with %d failures; want processed with 1", v.Status, v.Failures)
+	}
+}
+
+// deadQueue hands out dead-lettered tasks from a local queue.
+type deadQueue struct{ q *queue.Local }
+
+func (d deadQueue) ReceiveDead(ctx context.Context) (queue.Delivery, error) { return d.q.Receive(ctx) }
+
+func TestDeadLetteredTasksEndTheirVideoFailed(t *testing.T) {
+	f := newFixture(t)
+	id := f.upload(t)
+	f.receive(t) // the queue gave up on it: it sits in the dead-letter queue
+	dead := queue.NewLocal()
+	dead.Publish(context.Background(), queue.Task{TaskID: "t", VideoID: id})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go f.proc.SweepDeadLetters(ctx, deadQueue{dead})
+	for deadline := time.Now().Add(10 * time.Second); f.status(t, id) != store.StatusFailed; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("dead-lettered video is still %s", f.status(t, id))
+		}
+	}
+	v, _ := f.st.Video(context.Background(), id)
+	if v.Error != processor.DeadLetterReason {
+		t.Fatalf("reason = %q", v.Error)
 	}
 }

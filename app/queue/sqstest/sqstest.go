@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/anb/risingstars/app/nodespec"
 	"io"
 	"os"
 	"os/exec"
@@ -33,9 +34,6 @@ var launcher []byte
 
 // Module is the npm package this runs, as scripts/lib.sh's need_npm wants it.
 const Module = "local-aws-sqs@2.0.2"
-
-// MaxReceiveCount is the redrive threshold of the queues made here.
-const MaxReceiveCount = 3
 
 // Server is a running local-aws-sqs.
 type Server struct {
@@ -116,7 +114,7 @@ func (s *Server) Close() {
 }
 
 // CreateQueues creates name-dlq and name, whose redrive policy moves a task
-// to name-dlq after MaxReceiveCount receives, and returns their URLs.
+// to name-dlq after nodespec.QueueMaxReceiveCount receives, and returns their URLs.
 func CreateQueues(ctx context.Context, client *sqs.Client, name string, visibility time.Duration) (url, dlqURL string, err error) {
 	dlq, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name + "-dlq")})
 	if err != nil {
@@ -129,7 +127,7 @@ func CreateQueues(ctx context.Context, client *sqs.Client, name string, visibili
 	}
 	redrive, _ := json.Marshal(map[string]string{
 		"deadLetterTargetArn": attrs.Attributes[string(types.QueueAttributeNameQueueArn)],
-		"maxReceiveCount":     strconv.Itoa(MaxReceiveCount),
+		"maxReceiveCount":     strconv.Itoa(nodespec.QueueMaxReceiveCount),
 	})
 	q, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: map[string]string{
 		string(types.QueueAttributeNameRedrivePolicy):     string(redrive),

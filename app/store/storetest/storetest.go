@@ -10,9 +10,12 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	"github.com/anb/risingstars/app/store"
+	"github.com/rs/zerolog"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -89,4 +92,54 @@ func NewPostgresDatabase(t testing.TB) string {
 	})
 	u.Path = "/" + name
 	return u.String()
+}
+
+// Link is a fault injector (Toxiproxy, in process) between a store and its
+// PostgreSQL server, for tests of what users see during an outage.
+type Link struct{ proxy *toxiproxy.Proxy }
+
+// OpenPostgresBehindLink makes a new PostgreSQL database whose store reaches
+// the server only through the returned Link.
+func OpenPostgresBehindLink(t testing.TB) (DB, *Link) {
+	t.Helper()
+	dsn := NewPostgresDatabase(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
+	proxy := toxiproxy.NewProxy(server, "postgresql", "127.0.0.1:0", u.Host)
+	if err := server.Collection.Add(proxy, true); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Collection.Clear() })
+	u.Host = proxy.Listen
+	st, err := store.Open(context.Background(), u.String(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return DB{Name: "postgres", Store: st, DSN: u.String()}, &Link{proxy: proxy}
+}
+
+// Cut closes the open connections and refuses new ones, as an outage or a
+// failover does.
+func (l *Link) Cut() { l.proxy.Stop() }
+
+// Hang keeps connections open but lets nothing through, as a network that
+// drops packets does: only a deadline ends a query.
+func (l *Link) Hang(t testing.TB) {
+	t.Helper()
+	if _, err := l.proxy.Toxics.AddToxicJson(strings.NewReader(`{"name":"hang","type":"timeout","stream":"upstream","attributes":{"timeout":0}}`)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Restore ends every fault.
+func (l *Link) Restore(t testing.TB) {
+	t.Helper()
+	l.proxy.Toxics.ResetToxics(context.Background())
+	if err := l.proxy.Start(); err != nil && err != toxiproxy.ErrProxyAlreadyStarted {
+		t.Fatal(err)
+	}
 }

@@ -1,0 +1,86 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/anb/risingstars/app/store"
+	"github.com/anb/risingstars/app/store/storetest"
+	"github.com/google/uuid"
+)
+
+func TestRecordFailureFailsTheVideoAtTheLimit(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db storetest.DB) {
+		ctx := context.Background()
+		owner := newUser(t, db.Store, "ana@example.com", "Cali")
+		v := store.Video{ID: uuid.NewString(), TaskID: uuid.NewString(), UserID: owner.ID, Title: "t", IsPublic: true}
+		if err := db.Store.CreateVideo(ctx, &v); err != nil {
+			t.Fatal(err)
+		}
+		for want := 1; want <= 3; want++ {
+			if _, err := db.Store.BeginProcessing(ctx, v.ID); err != nil {
+				t.Fatal(err)
+			}
+			n, failed, err := db.Store.RecordFailure(ctx, v.ID, "ffmpeg said no", 3)
+			if err != nil || n != want || failed != (want == 3) {
+				t.Fatalf("failure %d: RecordFailure = %d, %v, %v", want, n, failed, err)
+			}
+		}
+		got, _ := db.Store.Video(ctx, v.ID)
+		if got.Status != store.StatusFailed || got.Failures != 3 || got.Error != "ffmpeg said no" {
+			t.Fatalf("video = %s, %d failures, %q", got.Status, got.Failures, got.Error)
+		}
+		if _, _, err := db.Store.RecordFailure(ctx, v.ID, "again", 3); !errors.Is(err, store.ErrSettled) {
+			t.Fatalf("a failure recorded on a failed video: %v", err)
+		}
+	})
+}
+
+// An outage must be told apart from any other error (the API answers 503
+// instead of 500) and must cost a caller at most the operation timeout.
+func TestADatabaseOutageIsUnavailableAndBounded(t *testing.T) {
+	db, link := storetest.OpenPostgresBehindLink(t)
+	db.Store.SetTimeout(300 * time.Millisecond)
+	ctx := context.Background()
+	owner := newUser(t, db.Store, "ana@example.com", "Cali")
+
+	for _, fault := range []struct {
+		name   string
+		inject func()
+	}{
+		{"cut", link.Cut},
+		{"hang", func() { link.Hang(t) }},
+	} {
+		t.Run(fault.name, func(t *testing.T) {
+			fault.inject()
+			start := time.Now()
+			_, err := db.Store.VideosByUser(ctx, owner.ID)
+			took := time.Since(start)
+			if !errors.Is(err, store.ErrUnavailable) {
+				t.Fatalf("error = %v, want ErrUnavailable", err)
+			}
+			if err := db.Store.Vote(ctx, owner.ID, uuid.NewString()); !errors.Is(err, store.ErrUnavailable) {
+				t.Fatalf("vote error = %v, want ErrUnavailable", err)
+			}
+			t.Logf("%s: unavailable after %s (timeout 300ms)", fault.name, took.Round(time.Millisecond))
+			link.Restore(t)
+			// The pool drops the broken connections and recovers by itself.
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				_, err := db.Store.VideosByUser(ctx, owner.ID)
+				if err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("store did not recover after the %s: %v", fault.name, err)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
+	if _, err := db.Store.Video(ctx, uuid.NewString()); !errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("a missing row is not an outage: %v", err)
+	}
+}
