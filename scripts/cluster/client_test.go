@@ -21,6 +21,7 @@ import (
 type player struct {
 	base  string
 	token string
+	email string
 	http  *http.Client
 
 	mu       sync.Mutex
@@ -110,6 +111,7 @@ func signUp(t testing.TB, base, first, last, city string) *player {
 	}
 	p.must(t, http.StatusOK, "POST", "/api/auth/login", map[string]string{"email": email, "password": "canasta-2025"}).json(t, &login)
 	p.token = login.AccessToken
+	p.email = email
 	return p
 }
 

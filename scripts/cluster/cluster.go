@@ -4,6 +4,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -22,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/anb/risingstars/app/nodespec"
 	"github.com/anb/risingstars/app/queue/sqstest"
 	"github.com/anb/risingstars/app/secrets/secretstest"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -45,17 +47,44 @@ type Options struct {
 
 	Webs, Workers int
 
-	// Visibility is the SQS lease of a task (ANB_SQS_VISIBILITY and the
-	// queue's VisibilityTimeout); RetryBaseDelay is ANB_RETRY_BASE_DELAY.
-	Visibility     time.Duration
-	RetryBaseDelay time.Duration
+	// Speed holds the settings in which the cluster departs from the AWS
+	// nodes' configuration, to run faster; zero keeps the AWS value.
+	Speed Speed
 	// AdminDatabaseURL reaches a PostgreSQL role allowed to create
 	// databases; the cluster makes a fresh database and drops it at Stop.
 	AdminDatabaseURL string
 	// Env is added to the environment of the web nodes and workers.
-	Env []string
+	Env []nodespec.Var
 	// Progress receives one line per step.
 	Progress io.Writer
+}
+
+// Speed is what the cluster may shorten in the workers' configuration
+// (nodespec.WorkerEnv leaves each to the binaries' defaults, the nodespec
+// values): Visibility is the SQS lease of a task (also the queue's
+// VisibilityTimeout), RetryBaseDelay the wait before a failed video's next
+// attempt, ShutdownGrace how long a stopping worker lets its job finish.
+// Zero, or the AWS value, keeps the AWS value.
+type Speed struct {
+	Visibility, RetryBaseDelay, ShutdownGrace time.Duration
+}
+
+// vars lists the settings that differ from the AWS values.
+func (s Speed) vars() []nodespec.Var {
+	var out []nodespec.Var
+	for _, v := range []struct {
+		name     string
+		d, onAWS time.Duration
+	}{
+		{nodespec.EnvSQSVisibility, s.Visibility, nodespec.Visibility},
+		{nodespec.EnvRetryBaseDelay, s.RetryBaseDelay, nodespec.RetryBaseDelay},
+		{nodespec.EnvShutdownGrace, s.ShutdownGrace, nodespec.ShutdownGrace},
+	} {
+		if v.d != 0 && v.d != v.onAWS {
+			out = append(out, nodespec.Var{Name: v.name, Value: v.d.String()})
+		}
+	}
+	return out
 }
 
 // Names of the AWS resources the stand-ins hold.
@@ -67,7 +96,9 @@ const (
 
 // Cluster is the AWS topology on loopback: PostgreSQL, S3 (gofakes3), SQS
 // (local-aws-sqs), Secrets Manager (an in-process stand-in), web nodes
-// behind a load balancer, and workers.
+// behind a load balancer, and workers. The nodes reach PostgreSQL, S3 and
+// SQS through a fault injector (see faults.go); the fields and clients here
+// reach the services directly.
 type Cluster struct {
 	opt Options
 
@@ -78,11 +109,17 @@ type Cluster struct {
 	QueueURL        string
 	DLQURL          string
 	DatabaseURL     string
+	DatabaseName    string
 	Bucket          string
+
+	// Where the nodes reach the services: the fault injector's proxies.
+	NodeS3Endpoint  string
+	NodeSQSEndpoint string
+	NodeDatabase    string // host:port
 
 	bin      string
 	webAddrs []string
-	env      []string
+	faults   *faults
 
 	mu    sync.Mutex
 	procs map[string]*Proc
@@ -125,6 +162,12 @@ func (p *Proc) Wait(d time.Duration) error {
 	}
 }
 
+// The secrets the stack keeps in Secrets Manager.
+var (
+	dbSecretARN  = secretstest.ARN("anb-db")
+	jwtSecretARN = secretstest.ARN("anb-jwt")
+)
+
 // Start builds the binaries and starts every service and process; on error
 // it stops what it had started.
 func Start(ctx context.Context, opt Options) (c *Cluster, err error) {
@@ -133,12 +176,6 @@ func Start(ctx context.Context, opt Options) (c *Cluster, err error) {
 	}
 	if opt.Workers == 0 {
 		opt.Workers = 2
-	}
-	if opt.Visibility == 0 {
-		opt.Visibility = time.Minute
-	}
-	if opt.RetryBaseDelay == 0 {
-		opt.RetryBaseDelay = 10 * time.Second
 	}
 	if opt.Progress == nil {
 		opt.Progress = io.Discard
@@ -169,18 +206,32 @@ func Start(ctx context.Context, opt Options) (c *Cluster, err error) {
 	}
 
 	c.step("creating a fresh PostgreSQL database")
-	dbName, err := c.createDatabase(ctx)
+	if err := c.createDatabase(ctx); err != nil {
+		return c, err
+	}
+
+	ports, err := freePorts(opt.Port, opt.WebPort, opt.S3Port, opt.SecretsPort, opt.Webs)
 	if err != nil {
 		return c, err
 	}
 
-	ports, err := freePorts(opt.Port, opt.WebPort, opt.S3Port, opt.SQSPort, opt.SecretsPort, opt.Webs)
+	faultLog, err := c.logFile("faults")
 	if err != nil {
+		return c, err
+	}
+	c.faults = newFaults(faultLog)
+	c.stops = append(c.stops, func() { c.faults.close(); faultLog.Close() })
+	admin, _ := url.Parse(opt.AdminDatabaseURL)
+	dbPort := admin.Port()
+	if dbPort == "" {
+		dbPort = "5432"
+	}
+	if c.NodeDatabase, err = c.faults.add(PostgreSQL, net.JoinHostPort(admin.Hostname(), dbPort)); err != nil {
 		return c, err
 	}
 
 	c.step("starting the Secrets Manager stand-in")
-	if err := c.startSecrets(ports.secrets, dbName); err != nil {
+	if err := c.startSecrets(ports.secrets); err != nil {
 		return c, err
 	}
 
@@ -194,25 +245,31 @@ func Start(ctx context.Context, opt Options) (c *Cluster, err error) {
 	if err := waitTCP(ctx, s3proc, fmt.Sprintf("127.0.0.1:%d", ports.s3)); err != nil {
 		return c, err
 	}
+	if c.NodeS3Endpoint, err = c.faults.proxyURL(S3, c.S3Endpoint); err != nil {
+		return c, err
+	}
 
 	c.step("starting SQS (local-aws-sqs) and creating %s with its dead-letter queue", queueName)
-	sqsLog, err := os.OpenFile(filepath.Join(opt.RunDir, "logs", "sqs.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	sqsLog, err := c.logFile("sqs")
 	if err != nil {
 		return c, err
 	}
-	sqsServer, err := sqstest.Start(tools, ports.sqs, sqsLog)
+	sqsServer, err := sqstest.Start(tools, opt.SQSPort, sqsLog)
 	if err != nil {
 		sqsLog.Close()
 		return c, err
 	}
 	c.stops = append(c.stops, func() { sqsServer.Close(); sqsLog.Close() })
 	c.SQSEndpoint = sqsServer.Endpoint
+	if c.NodeSQSEndpoint, err = c.faults.proxyURL(SQS, c.SQSEndpoint); err != nil {
+		return c, err
+	}
 
 	// From the SDK's default configuration, like the binaries' clients: with
 	// a bare aws.Config, PutObject sends its checksum in a form gofakes3 does
 	// not record, and an overwritten object keeps the previous checksum.
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region),
-		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")))
+		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(localKey, localKey, "")))
 	if err != nil {
 		return c, err
 	}
@@ -222,27 +279,10 @@ func Start(ctx context.Context, opt Options) (c *Cluster, err error) {
 		o.DisableLogOutputChecksumValidationSkipped = true
 	})
 	c.SQS = sqs.NewFromConfig(awsCfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(c.SQSEndpoint) })
-	if c.QueueURL, c.DLQURL, err = sqstest.CreateQueues(ctx, c.SQS, queueName, opt.Visibility); err != nil {
+	// The redrive limit is the stack's: nodespec.QueueMaxReceiveCount.
+	if c.QueueURL, c.DLQURL, err = sqstest.CreateQueues(ctx, c.SQS, queueName, cmp.Or(opt.Speed.Visibility, nodespec.Visibility)); err != nil {
 		return c, err
 	}
-
-	c.env = append(baseEnv(),
-		"AWS_REGION="+region,
-		"AWS_ACCESS_KEY_ID=local",
-		"AWS_SECRET_ACCESS_KEY=local",
-		"AWS_EC2_METADATA_DISABLED=true",
-		"AWS_ENDPOINT_URL_S3="+c.S3Endpoint,
-		"AWS_ENDPOINT_URL_SQS="+c.SQSEndpoint,
-		"AWS_ENDPOINT_URL_SECRETS_MANAGER="+c.SecretsEndpoint,
-		"ANB_STORAGE=s3",
-		"ANB_S3_BUCKET="+bucket,
-		"ANB_QUEUE=sqs",
-		"ANB_SQS_QUEUE_URL="+c.QueueURL,
-		"ANB_DB_SECRET_ARN="+secretstest.ARN("anb-db"),
-		"ANB_SQS_VISIBILITY="+opt.Visibility.String(),
-		"ANB_RETRY_BASE_DELAY="+opt.RetryBaseDelay.String(),
-	)
-	c.env = append(c.env, opt.Env...)
 
 	for i := range opt.Webs {
 		c.webAddrs = append(c.webAddrs, fmt.Sprintf("127.0.0.1:%d", ports.webs[i]))
@@ -267,7 +307,7 @@ func Start(ctx context.Context, opt Options) (c *Cluster, err error) {
 		return c, err
 	}
 	c.URL = "http://" + lbAddr
-	if err := waitHTTP(ctx, lb, c.URL+"/health"); err != nil {
+	if err := waitHTTP(ctx, lb, c.URL+nodespec.LivenessPath); err != nil {
 		return c, err
 	}
 	return c, nil
@@ -277,30 +317,74 @@ func (c *Cluster) step(format string, args ...any) {
 	fmt.Fprintf(c.opt.Progress, "==> "+format+"\n", args...)
 }
 
-// StartWeb starts (or restarts) web node i, a pure web node
-// (ANB_WORKERS=0), and waits until it is healthy.
+func (c *Cluster) logFile(name string) (*os.File, error) {
+	return os.OpenFile(filepath.Join(c.opt.RunDir, "logs", name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+}
+
+// resources are the stand-ins a node of this cluster points at, as the
+// CloudFormation resources are on AWS.
+func (c *Cluster) resources(name string) nodespec.Resources {
+	return nodespec.Resources{
+		Region:        region,
+		Bucket:        bucket,
+		QueueURL:      c.QueueURL,
+		DeadLetterURL: c.DLQURL,
+		DBSecretARN:   dbSecretARN,
+		JWTSecretARN:  jwtSecretARN,
+		DataDir:       c.DataDir(name),
+	}
+}
+
+// DataDir is the data directory of the node called name (web1, worker2, ...).
+func (c *Cluster) DataDir(name string) string { return filepath.Join(c.opt.RunDir, name) }
+
+// localKey is the access key (and secret) the stand-ins accept: they do not
+// check signatures.
+const localKey = "local"
+
+// nodeEnv is a node's environment: this process's own (PATH, HOME, ...)
+// without any ANB_* or AWS_* setting, the tier's AWS configuration, the
+// SDK settings that point it at the stand-ins (through the fault injector)
+// instead of AWS, the faster settings of Options.Speed (workers) and
+// Options.Env.
+func (c *Cluster) nodeEnv(tier []nodespec.Var, speed ...nodespec.Var) []string {
+	standIns := []nodespec.Var{
+		{Name: "AWS_ENDPOINT_URL_S3", Value: c.NodeS3Endpoint},
+		{Name: "AWS_ENDPOINT_URL_SQS", Value: c.NodeSQSEndpoint},
+		{Name: "AWS_ENDPOINT_URL_SECRETS_MANAGER", Value: c.SecretsEndpoint},
+		{Name: "AWS_ACCESS_KEY_ID", Value: localKey},
+		{Name: "AWS_SECRET_ACCESS_KEY", Value: localKey},
+		{Name: "AWS_EC2_METADATA_DISABLED", Value: "true"},
+	}
+	// A machine whose ffmpeg is not where the AWS image has it says where.
+	if ffmpeg := os.Getenv(nodespec.EnvFFmpeg); ffmpeg != "" {
+		standIns = append(standIns, nodespec.Var{Name: nodespec.EnvFFmpeg, Value: ffmpeg})
+	}
+	env := baseEnv()
+	for _, vars := range [][]nodespec.Var{tier, standIns, speed, c.opt.Env} {
+		env = append(env, nodespec.Environ(vars)...)
+	}
+	return env
+}
+
+// StartWeb starts (or restarts) web node i and waits until it is live.
 func (c *Cluster) StartWeb(ctx context.Context, i int) (*Proc, error) {
 	name := fmt.Sprintf("web%d", i)
 	addr := c.webAddrs[i-1]
-	p, err := c.start(name, addr, filepath.Join(c.bin, "app"), nil, append(append([]string{}, c.env...),
-		"ANB_ADDR="+addr,
-		"ANB_WORKERS=0",
-		"ANB_DATA_DIR="+filepath.Join(c.opt.RunDir, name),
-		"ANB_JWT_SECRET_ARN="+secretstest.ARN("anb-jwt"),
-	))
+	r := c.resources(name)
+	_, port, _ := net.SplitHostPort(addr)
+	r.Port, _ = strconv.Atoi(port)
+	p, err := c.start(name, addr, filepath.Join(c.bin, "app"), nil, c.nodeEnv(nodespec.WebEnv(r)))
 	if err != nil {
 		return nil, err
 	}
-	return p, waitHTTP(ctx, p, "http://"+addr+"/health")
+	return p, waitHTTP(ctx, p, "http://"+addr+nodespec.LivenessPath)
 }
 
 // StartWorker starts (or restarts) worker i and waits until it consumes.
 func (c *Cluster) StartWorker(ctx context.Context, i int) (*Proc, error) {
 	name := fmt.Sprintf("worker%d", i)
-	p, err := c.start(name, "", filepath.Join(c.bin, "worker"), nil, append(append([]string{}, c.env...),
-		"ANB_WORKERS=1",
-		"ANB_DATA_DIR="+filepath.Join(c.opt.RunDir, name),
-	))
+	p, err := c.start(name, "", filepath.Join(c.bin, "worker"), nil, c.nodeEnv(nodespec.WorkerEnv(c.resources(name)), c.opt.Speed.vars()...))
 	if err != nil {
 		return nil, err
 	}
@@ -430,18 +514,18 @@ func (c *Cluster) Stop() {
 	}
 }
 
-func (c *Cluster) createDatabase(ctx context.Context) (string, error) {
+func (c *Cluster) createDatabase(ctx context.Context) error {
 	admin := c.opt.AdminDatabaseURL
 	conn, err := pgx.Connect(ctx, admin)
 	if err != nil {
-		return "", fmt.Errorf("connect to PostgreSQL at %s (start it with scripts/lib.sh's start_postgres): %w", redact(admin), err)
+		return fmt.Errorf("connect to PostgreSQL at %s (start it with scripts/lib.sh's start_postgres): %w", redact(admin), err)
 	}
 	defer conn.Close(ctx)
 	raw := make([]byte, 4)
 	rand.Read(raw)
 	name := "anb_cluster_" + hex.EncodeToString(raw)
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		return "", fmt.Errorf("create database: %w", err)
+		return fmt.Errorf("create database: %w", err)
 	}
 	c.stops = append(c.stops, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -456,20 +540,20 @@ func (c *Cluster) createDatabase(ctx context.Context) (string, error) {
 	u, _ := url.Parse(admin)
 	u.Path = "/" + name
 	c.DatabaseURL = u.String()
-	return name, nil
+	c.DatabaseName = name
+	return nil
 }
 
 // startSecrets serves the two secrets the stack keeps in Secrets Manager:
-// the RDS-style database secret and a generated JWT signing key.
-func (c *Cluster) startSecrets(port int, dbName string) error {
+// the RDS-style database secret, which sends the nodes to PostgreSQL
+// through the fault injector, and a generated JWT signing key.
+func (c *Cluster) startSecrets(port int) error {
 	u, _ := url.Parse(c.opt.AdminDatabaseURL)
 	password, _ := u.User.Password()
-	dbPort, _ := strconv.Atoi(u.Port())
-	if dbPort == 0 {
-		dbPort = 5432
-	}
-	dbSecret, _ := json.Marshal(map[string]any{"engine": "postgres", "host": u.Hostname(), "port": dbPort,
-		"username": u.User.Username(), "password": password, "dbname": dbName})
+	host, dbPort, _ := net.SplitHostPort(c.NodeDatabase)
+	portNumber, _ := strconv.Atoi(dbPort)
+	dbSecret, _ := json.Marshal(map[string]any{"engine": "postgres", "host": host, "port": portNumber,
+		"username": u.User.Username(), "password": password, "dbname": c.DatabaseName})
 	key := make([]byte, 32)
 	rand.Read(key)
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
@@ -477,8 +561,8 @@ func (c *Cluster) startSecrets(port int, dbName string) error {
 		return fmt.Errorf("Secrets Manager stand-in: %w", err)
 	}
 	srv := &http.Server{Handler: secretstest.Handler(map[string]string{
-		secretstest.ARN("anb-db"):  string(dbSecret),
-		secretstest.ARN("anb-jwt"): hex.EncodeToString(key),
+		dbSecretARN:  string(dbSecret),
+		jwtSecretARN: hex.EncodeToString(key),
 	}), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	c.stops = append(c.stops, func() { srv.Close() })
@@ -487,13 +571,13 @@ func (c *Cluster) startSecrets(port int, dbName string) error {
 }
 
 type portPlan struct {
-	lb, s3, sqs, secrets int
-	webs                 []int
+	lb, s3, secrets int
+	webs            []int
 }
 
 // freePorts keeps the ports asked for and picks free loopback ports for the
 // zeros (the SQS server picks its own).
-func freePorts(lb, web, s3, sqsPort, secrets, webs int) (portPlan, error) {
+func freePorts(lb, web, s3, secrets, webs int) (portPlan, error) {
 	pick := func(want int) (int, error) {
 		if want != 0 {
 			return want, nil
@@ -515,7 +599,6 @@ func freePorts(lb, web, s3, sqsPort, secrets, webs int) (portPlan, error) {
 			return p, err
 		}
 	}
-	p.sqs = sqsPort
 	for i := range webs {
 		want := 0
 		if web != 0 {
@@ -537,7 +620,7 @@ func baseEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if (strings.HasPrefix(k, "ANB_") || strings.HasPrefix(k, "AWS_")) && k != "AWS_CA_BUNDLE" && k != "ANB_FFMPEG" {
+		if (strings.HasPrefix(k, "ANB_") || strings.HasPrefix(k, "AWS_")) && k != "AWS_CA_BUNDLE" {
 			continue
 		}
 		env = append(env, kv)

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/anb/risingstars/app/blob"
+	"github.com/anb/risingstars/app/nodespec"
 	"github.com/anb/risingstars/worker/media/mediatest"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -34,9 +36,18 @@ import (
 // and a burst of uploads. They take a few minutes on 2 cores, so they run
 // only when asked: ANB_CLUSTER_TEST=1 (./scripts/test sets it).
 
-// visibility is short so that a dead worker's task comes back quickly, and
-// so that jobs outlive it and depend on their heartbeat (every third of it).
+// speed shortens the workers' timings: the lease (visibility) so that a
+// dead worker's task comes back quickly, and so that jobs outlive it and
+// depend on their heartbeat (every third of it); the retry delay; and the
+// shutdown grace, so that a worker stopped mid-job releases its job rather
+// than finishing it.
+var speed = Speed{Visibility: visibility, RetryBaseDelay: time.Second, ShutdownGrace: time.Second}
+
 const visibility = 10 * time.Second
+
+// harnessApp names the tests' own database connections, which the
+// connection counts leave out.
+const harnessApp = "anb-gameday"
 
 type env struct {
 	c    *Cluster
@@ -64,9 +75,9 @@ func TestCluster(t *testing.T) {
 	ctx := context.Background()
 	c, err := Start(ctx, Options{
 		Root: root, RunDir: runDir,
-		Visibility: visibility, RetryBaseDelay: time.Second,
+		Speed:            speed,
 		AdminDatabaseURL: admin,
-		Env:              []string{"ANB_RANKINGS_CACHE_TTL=0"},
+		Env:              []nodespec.Var{{Name: nodespec.EnvRankingsCacheTTL, Value: "0"}},
 		Progress:         logWriter{t},
 	})
 	if err != nil {
@@ -87,11 +98,7 @@ func TestCluster(t *testing.T) {
 		t.Logf("cluster tests: %.0f s in all", time.Since(start).Seconds())
 	})
 	t.Logf("cluster up in %.1f s: %s", time.Since(start).Seconds(), c.URL)
-	db, err := pgx.Connect(ctx, c.DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close(ctx)
+	db := harnessDB(t, c)
 	e := &env{c: c, db: db, clip: mediatest.Clip(t, mediatest.ClipOptions{Width: 1920, Height: 1080, Seconds: 21, FPS: 5})}
 
 	steps := []struct {
@@ -101,9 +108,14 @@ func TestCluster(t *testing.T) {
 		{"journey through the load balancer", testJourney},
 		{"worker killed mid-job", testWorkerCrash},
 		{"worker stopped mid-job", testWorkerSIGTERM},
+		{"worker stopped three times mid-job", testWorkerSIGTERMThrice},
 		{"poison video", testPoisonVideo},
 		{"web node killed under requests", testWebNodeCrash},
 		{"web node stopped during an upload", testWebNodeDrain},
+		{"PostgreSQL cut under load", testPostgresCut},
+		{"PostgreSQL slow under load", testPostgresSlow},
+		{"S3 cut during an upload", testS3Cut},
+		{"SQS cut during an upload", testSQSCut},
 		{"burst of uploads", testBurst},
 	}
 	for _, s := range steps {
@@ -120,13 +132,13 @@ func (w logWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// fetchMedia follows a media URL of the API: a 302 to a presigned S3 URL,
-// then the object itself, straight from S3.
+// fetchMedia follows a media URL of the API: a 302 to a presigned S3 URL
+// (the S3 endpoint the nodes know), then the object itself.
 func fetchMedia(t *testing.T, e *env, p *player, path string) (body []byte, contentType string) {
 	t.Helper()
 	r := p.must(t, http.StatusFound, "GET", path, nil)
 	loc := r.header.Get("Location")
-	if !strings.HasPrefix(loc, e.c.S3Endpoint+"/"+e.c.Bucket+"/") || !strings.Contains(loc, "X-Amz-Signature=") {
+	if !strings.HasPrefix(loc, e.c.NodeS3Endpoint+"/"+e.c.Bucket+"/") || !strings.Contains(loc, "X-Amz-Signature=") {
 		t.Fatalf("%s redirects to %q, want a presigned URL of the bucket", path, loc)
 	}
 	resp, err := http.Get(loc)
@@ -246,8 +258,13 @@ func workerLogCount(e *env, id, msg string) int {
 	return n
 }
 
-// longestJob is the longest "video processed" time the workers logged for
-// the videos, in seconds.
+// processedCount is how many times the workers logged the video processed.
+func processedCount(e *env, id string) int {
+	return workerLogCount(e, id, nodespec.ProcessedLogMessage)
+}
+
+// longestJob is the longest processing time the workers logged for the
+// videos, in seconds.
 func longestJob(e *env, ids []string) float64 {
 	want := map[string]bool{}
 	for _, id := range ids {
@@ -261,13 +278,13 @@ func longestJob(e *env, ids []string) float64 {
 		}
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
-			var line struct {
-				Msg     string  `json:"msg"`
-				VideoID string  `json:"video_id"`
-				Seconds float64 `json:"seconds"`
+			var line map[string]any
+			if json.Unmarshal(sc.Bytes(), &line) != nil || line["msg"] != nodespec.ProcessedLogMessage {
+				continue
 			}
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "video processed" && want[line.VideoID] {
-				longest = max(longest, line.Seconds)
+			if id, _ := line["video_id"].(string); want[id] {
+				seconds, _ := line[nodespec.ProcessedSeconds].(float64)
+				longest = max(longest, seconds)
 			}
 		}
 		f.Close()
@@ -275,21 +292,38 @@ func longestJob(e *env, ids []string) float64 {
 	return longest
 }
 
-// busyWorker waits until a worker runs ffmpeg and returns it.
-func busyWorker(t *testing.T, e *env) *Proc {
+// waitUntil polls cond until it holds, failing the test after timeout.
+func waitUntil(t testing.TB, what string, timeout time.Duration, cond func() bool) time.Duration {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
-		for _, w := range e.c.Procs("worker") {
-			if done, _ := w.Exited(); !done && Busy(w) {
-				return w
-			}
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > timeout {
+			t.Fatalf("not %s after %s", what, timeout)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatal("no worker started transcoding within a minute")
-	return nil
+	return time.Since(start)
 }
+
+// busyWorker waits until a worker runs ffmpeg and returns it.
+func busyWorker(t *testing.T, e *env) *Proc {
+	t.Helper()
+	var busy *Proc
+	waitUntil(t, "transcoding on any worker", time.Minute, func() bool {
+		for _, w := range e.c.Procs("worker") {
+			if done, _ := w.Exited(); !done && Busy(w) {
+				busy = w
+				return true
+			}
+		}
+		return false
+	})
+	return busy
+}
+
+// lbLogCount counts the load balancer's log lines that contain every one
+// of parts.
+func lbLogCount(e *env, parts ...string) int { return CountLog(e.c.Proc("lb").Log, parts...) }
 
 func restartWorker(t *testing.T, e *env, w *Proc) {
 	t.Helper()
@@ -300,16 +334,26 @@ func restartWorker(t *testing.T, e *env, w *Proc) {
 	}
 }
 
-// queueEmpty checks that the task queue holds nothing, visible or not.
-func queueEmpty(t *testing.T, e *env) {
+// queueLength is how many messages a queue holds, visible or not.
+func queueLength(t *testing.T, e *env, url string) int {
 	t.Helper()
-	out, err := e.c.SQS.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: &e.c.QueueURL,
+	out, err := e.c.SQS.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: &url,
 		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.Attributes["ApproximateNumberOfMessages"] != "0" || out.Attributes["ApproximateNumberOfMessagesNotVisible"] != "0" {
-		t.Errorf("task queue not empty: %v", out.Attributes)
+	// local-aws-sqs counts in-flight messages in both attributes; SQS only
+	// in the second.
+	visible, _ := strconv.Atoi(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessages)])
+	hidden, _ := strconv.Atoi(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessagesNotVisible)])
+	return max(visible, hidden)
+}
+
+// queueEmpty checks that the task queue holds nothing, visible or not.
+func queueEmpty(t *testing.T, e *env) {
+	t.Helper()
+	if n := queueLength(t, e, e.c.QueueURL); n != 0 {
+		t.Errorf("task queue holds %d tasks, want none", n)
 	}
 }
 
@@ -332,7 +376,7 @@ func testWorkerCrash(t *testing.T, e *env) {
 	if n := attempts(t, e, id); n != 2 {
 		t.Errorf("attempts = %d, want 2 (the crashed one and the one that finished)", n)
 	}
-	if n := workerLogCount(e, id, "video processed"); n != 1 {
+	if n := processedCount(e, id); n != 1 {
 		t.Errorf("video processed %d times, want once", n)
 	}
 	if _, err := e.c.S3.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &e.c.Bucket, Key: aws.String(blob.ProcessedKey(id))}); err != nil {
@@ -355,7 +399,7 @@ func testWorkerSIGTERM(t *testing.T, e *env) {
 	t.Logf("%s stopped cleanly %.1f s after SIGTERM", w.Name, time.Since(stopped).Seconds())
 	defer restartWorker(t, e, w)
 
-	finished := CountLog(w.Log, `"video_id":"`+id+`"`, `"msg":"video processed"`) == 1
+	finished := CountLog(w.Log, `"video_id":"`+id+`"`, `"msg":"`+nodespec.ProcessedLogMessage+`"`) == 1
 	released := CountLog(w.Log, `"video_id":"`+id+`"`, `"msg":"task released"`) == 1
 	if finished == released {
 		t.Fatalf("%s neither finished nor released the job in hand (finished %v, released %v)", w.Name, finished, released)
@@ -366,7 +410,7 @@ func testWorkerSIGTERM(t *testing.T, e *env) {
 	} else {
 		t.Logf("the stopping worker released its job; another worker processed it")
 	}
-	if n := workerLogCount(e, id, "video processed"); n != 1 {
+	if n := processedCount(e, id); n != 1 {
 		t.Errorf("video processed %d times, want once", n)
 	}
 	queueEmpty(t, e)
@@ -403,29 +447,42 @@ func testPoisonVideo(t *testing.T, e *env) {
 	if !strings.HasPrefix(v.Error, "No se pudo procesar el video") {
 		t.Errorf("failed video tells its owner %q", v.Error)
 	}
-	if n := attempts(t, e, id); n != 3 {
-		t.Errorf("attempts = %d, want 3", n)
-	}
-	retries, gaveUp := workerLogCount(e, id, "processing failed; will retry"), workerLogCount(e, id, "video failed for good")
-	if retries != 2 || gaveUp != 1 {
-		t.Errorf("worker logs: %d retries and %d final failures, want 2 and 1", retries, gaveUp)
-	}
-
-	out, err := e.c.SQS.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: &e.c.DLQURL, WaitTimeSeconds: 10,
-		MaxNumberOfMessages: 10})
-	if err != nil {
+	var attempts, failures int
+	if err := e.db.QueryRow(context.Background(), "SELECT attempts, failures FROM videos WHERE id = $1", id).Scan(&attempts, &failures); err != nil {
 		t.Fatal(err)
 	}
-	var dead []string
-	for _, m := range out.Messages {
-		dead = append(dead, aws.ToString(m.Body))
-		e.c.SQS.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: &e.c.DLQURL, ReceiptHandle: m.ReceiptHandle})
+	if attempts != nodespec.MaxProcessingAttempts || failures != nodespec.MaxProcessingAttempts {
+		t.Errorf("attempts %d, failures %d: want %d real failures, no other attempt", attempts, failures, nodespec.MaxProcessingAttempts)
 	}
-	if len(dead) != 1 || !strings.Contains(dead[0], id) {
+	retries, gaveUp := workerLogCount(e, id, "processing failed; will retry"), workerLogCount(e, id, "video failed for good")
+	if retries != nodespec.MaxProcessingAttempts-1 || gaveUp != 1 {
+		t.Errorf("worker logs: %d retries and %d final failures, want %d and 1", retries, gaveUp, nodespec.MaxProcessingAttempts-1)
+	}
+
+	// The task stays in the dead-letter queue. The workers' sweep of it
+	// may hold it (hidden) after marking its video failed, as it logs;
+	// otherwise a receive that hides it for a second reads it.
+	var dead []string
+	inDLQ := waitUntil(t, "the task in the dead-letter queue", time.Minute, func() bool {
+		out, err := e.c.SQS.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: &e.c.DLQURL, WaitTimeSeconds: 1,
+			MaxNumberOfMessages: 10, VisibilityTimeout: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range out.Messages {
+			dead = append(dead, aws.ToString(m.Body))
+		}
+		return len(dead) > 0 || workerLogCount(e, id, "dead-lettered task: video marked failed") > 0
+	})
+	if len(dead) > 1 || len(dead) == 1 && !strings.Contains(dead[0], id) {
 		t.Errorf("dead-letter queue = %v, want only the task of %s", dead, id)
 	}
+	if n := queueLength(t, e, e.c.DLQURL); n != 1 {
+		t.Errorf("%d tasks in the dead-letter queue, want 1", n)
+	}
 	queueEmpty(t, e)
-	t.Logf("3 attempts (2 retries, 1 final failure in the worker logs), task in the dead-letter queue, video failed: %q", v.Error)
+	t.Logf("poison video: failed after %d attempts, %d failures (%d retries, 1 final failure in the worker logs); its task in the dead-letter queue (seen %.1f s after); the owner reads %q",
+		attempts, failures, retries, inDLQ.Seconds(), v.Error)
 }
 
 // tally counts the answers of hammer by status and by node.
@@ -437,10 +494,20 @@ type tally struct {
 	done      chan struct{} // closed when every client stopped
 }
 
+// answered is how many requests got an answer, in all and from node.
+func (t *tally) answered(node string) (all, byNode int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, n := range t.byStatus {
+		all += n
+	}
+	return all, t.byBackend[node]
+}
+
 // hammer sends GET requests from n clients until stop is closed.
 func hammer(e *env, p *player, videoID string, n int, stop <-chan struct{}) *tally {
 	t := &tally{byStatus: map[int]int{}, byBackend: map[string]int{}, done: make(chan struct{})}
-	paths := []string{"/api/public/rankings", "/api/public/videos", "/api/videos", "/api/videos/" + videoID, "/health"}
+	paths := []string{"/api/public/rankings", "/api/public/videos", "/api/videos", "/api/videos/" + videoID, nodespec.LivenessPath}
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
@@ -473,12 +540,30 @@ func testWebNodeCrash(t *testing.T, e *env) {
 	id := p.upload(t, e.clip, "Robo y contragolpe")
 	stop := make(chan struct{})
 	tl := hammer(e, p, id, 8, stop)
-	time.Sleep(3 * time.Second)
+	defer func() {
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+	}()
+	waitUntil(t, "both nodes answering under load", 30*time.Second, func() bool {
+		_, web1 := tl.answered("web1")
+		_, web2 := tl.answered("web2")
+		return web1 >= 100 && web2 >= 100
+	})
+	outBefore := lbLogCount(e, `"msg":"node out of service"`, `"node":"web1"`)
+	before, _ := tl.answered("")
 	if err := e.c.Crash("web1"); err != nil {
 		t.Fatal(err)
 	}
 	t.Log("web1 killed with SIGKILL under load")
-	time.Sleep(5 * time.Second)
+	// Until the load balancer took web1 out and web2 alone answered 1,000
+	// more requests.
+	waitUntil(t, "web1 out of service and 1,000 requests answered after the crash", 30*time.Second, func() bool {
+		all, _ := tl.answered("")
+		return lbLogCount(e, `"msg":"node out of service"`, `"node":"web1"`) > outBefore && all >= before+1000
+	})
 	close(stop)
 	<-tl.done
 	total := 0
@@ -495,15 +580,11 @@ func testWebNodeCrash(t *testing.T, e *env) {
 		t.Fatal(err)
 	}
 	c := newClient(e.c.URL)
-	deadline := time.Now().Add(15 * time.Second)
-	for c.backends["web1"] == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("restarted web1 got no traffic within 15 s: %v", c.backends)
-		}
-		c.must(t, http.StatusOK, "GET", "/health", nil)
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Log("web1 restarted and back in service")
+	back := waitUntil(t, "restarted web1 serving through the load balancer", 15*time.Second, func() bool {
+		c.must(t, http.StatusOK, "GET", nodespec.LivenessPath, nil)
+		return c.backends["web1"] > 0
+	})
+	t.Logf("web1 restarted and back in service %.1f s after it was live", back.Seconds())
 }
 
 // slowBody sends the first part of a body, then waits for proceed before
@@ -543,11 +624,15 @@ func testWebNodeDrain(t *testing.T, e *env) {
 		done <- result{r, err}
 	}()
 	<-slow.sent
+	outBefore := lbLogCount(e, `"msg":"node out of service"`, `"node":"web2"`)
 	if err := e.c.Signal("web2", syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	t.Log("web2 got SIGTERM with half of an upload received")
-	time.Sleep(time.Second)
+	tookOut := waitUntil(t, "web2 out of service", 10*time.Second, func() bool {
+		return lbLogCount(e, `"msg":"node out of service"`, `"node":"web2"`) > outBefore
+	})
+	t.Logf("the load balancer took web2 out of service %.1f s after SIGTERM", tookOut.Seconds())
 	// New requests go to web1 meanwhile.
 	lbClient := newClient(e.c.URL)
 	for range 6 {
@@ -645,7 +730,7 @@ func testBurst(t *testing.T, e *env) {
 		if !stored[blob.ProcessedKey(id)] {
 			missing = append(missing, id)
 		}
-		if n := workerLogCount(e, id, "video processed"); n != 1 {
+		if n := processedCount(e, id); n != 1 {
 			twice = append(twice, fmt.Sprintf("%s×%d", id, n))
 		}
 	}

@@ -4,9 +4,11 @@
 // PostgreSQL (a fresh database on the local server), S3 (gofakes3 on disk),
 // SQS (local-aws-sqs, a task queue with its dead-letter queue), a Secrets
 // Manager stand-in, two web nodes behind a load balancer and two workers,
-// all configured exactly as on AWS (ANB_STORAGE=s3, ANB_QUEUE=sqs, secrets by
-// ARN, endpoints through AWS_ENDPOINT_URL_*). It runs until Ctrl-C, then
-// stops everything it started.
+// each configured as on AWS (nodespec.WebEnv and nodespec.WorkerEnv, the
+// functions the CDK constructs render into the instances' user data) with
+// the stand-ins as resources and endpoints through AWS_ENDPOINT_URL_*. The
+// nodes reach PostgreSQL, S3 and SQS through a fault injector (Toxiproxy).
+// It runs until Ctrl-C, then stops everything it started.
 //
 // Start it with ./scripts/cluster/run, which installs what it needs first.
 package main
@@ -20,6 +22,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/anb/risingstars/app/nodespec"
 )
 
 func main() {
@@ -31,8 +35,9 @@ func main() {
 	flag.IntVar(&opt.SecretsPort, "secrets-port", 0, "port of the Secrets Manager stand-in (0: a free port)")
 	flag.IntVar(&opt.Webs, "webs", 2, "web nodes")
 	flag.IntVar(&opt.Workers, "workers", 2, "workers")
-	flag.DurationVar(&opt.Visibility, "visibility", time.Minute, "SQS visibility timeout of a task (ANB_SQS_VISIBILITY)")
-	flag.DurationVar(&opt.RetryBaseDelay, "retry-base-delay", 10*time.Second, "wait before retrying a failed video (ANB_RETRY_BASE_DELAY)")
+	flag.DurationVar(&opt.Speed.Visibility, "visibility", nodespec.Visibility, "SQS visibility timeout of a task ("+nodespec.EnvSQSVisibility+")")
+	flag.DurationVar(&opt.Speed.RetryBaseDelay, "retry-base-delay", nodespec.RetryBaseDelay, "wait before retrying a failed video ("+nodespec.EnvRetryBaseDelay+")")
+	flag.DurationVar(&opt.Speed.ShutdownGrace, "shutdown-grace", nodespec.ShutdownGrace, "how long a stopping worker lets its job finish ("+nodespec.EnvShutdownGrace+")")
 	flag.StringVar(&opt.AdminDatabaseURL, "admin-db", envOr("ANB_TEST_DATABASE_URL", "postgres://anb:anb@127.0.0.1:5432/postgres?sslmode=disable"),
 		"PostgreSQL URL of a role that may create databases (env ANB_TEST_DATABASE_URL)")
 	dir := flag.String("dir", "", "run directory for binaries, data and logs (default data/cluster/TIMESTAMP)")
@@ -69,10 +74,12 @@ ANB Rising Stars, AWS topology on this machine:
     dead-letter queue   %s
   Secrets Manager       %s
   PostgreSQL            %s
+  the nodes reach S3, SQS and PostgreSQL through Toxiproxy at %s, %s and %s
   logs                  %s
 Ctrl-C stops everything.
 `, c.URL, c.webAddrs, opt.Workers, c.S3Endpoint, c.Bucket, c.SQSEndpoint, c.QueueURL, c.DLQURL,
-		c.SecretsEndpoint, redact(c.DatabaseURL), filepath.Join(opt.RunDir, "logs"))
+		c.SecretsEndpoint, redact(c.DatabaseURL), c.NodeS3Endpoint, c.NodeSQSEndpoint, c.NodeDatabase,
+		filepath.Join(opt.RunDir, "logs"))
 
 	// A process of the cluster that dies is reported, not restarted: the
 	// load balancer and the queue show how the rest carries on.

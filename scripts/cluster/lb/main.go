@@ -1,6 +1,6 @@
 // Command lb is the load balancer of the local cluster, standing in for the
 // Application Load Balancer: it spreads requests over the web nodes round
-// robin, checks GET /health on each every interval, and sends a request to
+// robin, checks GET nodespec.LivenessPath on each every interval, and sends a request to
 // another node when the one it picked cannot take it.
 //
 //	lb -listen 127.0.0.1:8080 -backends 127.0.0.1:8081,127.0.0.1:8082
@@ -29,6 +29,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/anb/risingstars/app/nodespec"
 )
 
 func main() {
@@ -198,7 +200,7 @@ func (lb *balancer) checkHealth(ctx context.Context, interval time.Duration) {
 }
 
 func (lb *balancer) check(ctx context.Context, client *http.Client, b *backend) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.addr+"/health", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.addr+nodespec.LivenessPath, nil)
 	resp, err := client.Do(req)
 	ok := err == nil && resp.StatusCode == http.StatusOK
 	if err == nil {

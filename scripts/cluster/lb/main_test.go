@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/anb/risingstars/app/nodespec"
 )
 
 // node is a web node stand-in that echoes the request body and counts
@@ -121,7 +123,7 @@ func TestHealthChecksTakeANodeOutAndBackIn(t *testing.T) {
 	var healthy atomic.Bool
 	healthy.Store(true)
 	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/health" && !healthy.Load() {
+		if r.URL.Path == nodespec.LivenessPath && !healthy.Load() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}
