@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -67,8 +68,13 @@ func toAPIError(err error) *apiError {
 	return nil
 }
 
+// httpMessage is the catalogue message for a bare HTTP status.
 func httpMessage(status int) string {
 	switch status {
+	case http.StatusRequestedRangeNotSatisfiable:
+		return "El rango solicitado no es válido para este archivo."
+	case http.StatusPreconditionFailed:
+		return "La condición previa de la solicitud no se cumple."
 	case http.StatusNotFound:
 		return "El recurso solicitado no existe."
 	case http.StatusMethodNotAllowed:
@@ -83,7 +89,28 @@ func httpMessage(status int) string {
 	if status >= 500 {
 		return "Error interno del servidor."
 	}
-	return http.StatusText(status)
+	return "La solicitud no se puede atender."
+}
+
+// WriteStatus writes the JSON error of a bare HTTP status with its catalogue
+// message, for handlers outside the API's router (the web page's files).
+func WriteStatus(w http.ResponseWriter, status int) {
+	writeError(w, &apiError{Status: status, Message: httpMessage(status)})
+}
+
+// writeError is the one writer of the JSON error body.
+func writeError(w http.ResponseWriter, e *apiError) {
+	h := w.Header()
+	h.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	h.Set(echo.HeaderXContentTypeOptions, "nosniff")
+	switch e.Status {
+	case http.StatusUnauthorized:
+		h.Set(echo.HeaderWWWAuthenticate, `Bearer realm="anb"`)
+	case http.StatusServiceUnavailable:
+		h.Set(echo.HeaderRetryAfter, retryAfterSeconds)
+	}
+	w.WriteHeader(e.Status)
+	_ = json.NewEncoder(w).Encode(e)
 }
 
 // errorHandler writes every error as {"message": ..., "details": ...}.
@@ -98,16 +125,14 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 				"request_id", c.Response().Header().Get(echo.HeaderXRequestID), "path", c.Path())
 			ae = &apiError{Status: http.StatusInternalServerError, Message: httpMessage(http.StatusInternalServerError)}
 		}
-		switch ae.Status {
-		case http.StatusUnauthorized:
-			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="anb"`)
-		case http.StatusServiceUnavailable:
-			c.Response().Header().Set("Retry-After", retryAfterSeconds)
-		}
 		if c.Request().Method == http.MethodHead {
-			c.NoContent(ae.Status)
-			return
+			c.Response().Writer = headOnly{c.Response().Writer}
 		}
-		c.JSON(ae.Status, ae)
+		writeError(c.Response(), ae)
 	}
 }
+
+// headOnly drops the body of an answer to HEAD.
+type headOnly struct{ http.ResponseWriter }
+
+func (headOnly) Write(b []byte) (int, error) { return len(b), nil }

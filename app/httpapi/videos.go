@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -239,7 +238,7 @@ func (a *api) serveBlob(c echo.Context, key string) error {
 
 // jsonErrorWriter turns the plain-text errors of http.ServeContent (416 for
 // an unsatisfiable range, 412 for a failed precondition) into the API's
-// JSON error shape.
+// JSON error.
 type jsonErrorWriter struct {
 	http.ResponseWriter
 	replaced bool
@@ -251,16 +250,7 @@ func (w *jsonErrorWriter) WriteHeader(status int) {
 		return
 	}
 	w.replaced = true
-	msg := "La solicitud del archivo no se puede atender."
-	switch status {
-	case http.StatusRequestedRangeNotSatisfiable:
-		msg = "El rango solicitado no es válido para este archivo."
-	case http.StatusPreconditionFailed:
-		msg = "La condición previa de la solicitud no se cumple."
-	}
-	w.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
-	w.ResponseWriter.WriteHeader(status)
-	json.NewEncoder(w.ResponseWriter).Encode(apiError{Message: msg})
+	WriteStatus(w.ResponseWriter, status)
 }
 
 func (w *jsonErrorWriter) Write(b []byte) (int, error) {

@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/anb/risingstars/app/httpapi"
 	"github.com/labstack/echo/v4"
 )
 
@@ -126,7 +126,7 @@ func newAsset(name string, body []byte) asset {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		writeJSONError(w, http.StatusMethodNotAllowed, "Método no permitido para este recurso.")
+		httpapi.WriteStatus(w, http.StatusMethodNotAllowed)
 		return
 	}
 	p := r.URL.Path
@@ -138,7 +138,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		version, name, _ := strings.Cut(strings.TrimPrefix(p, "/static/"), "/")
 		a, ok := h.assets[name]
 		if !ok {
-			writeJSONError(w, http.StatusNotFound, "El recurso solicitado no existe.")
+			httpapi.WriteStatus(w, http.StatusNotFound)
 			return
 		}
 		cache := "public, max-age=31536000, immutable"
@@ -149,7 +149,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.serve(w, r, a, cache)
 	default:
-		writeJSONError(w, http.StatusNotFound, "El recurso solicitado no existe.")
+		httpapi.WriteStatus(w, http.StatusNotFound)
 	}
 }
 
@@ -166,11 +166,4 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, a asset, cacheCo
 	}
 	// The ETag answers conditional requests; a zero time sends no Last-Modified.
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
-}
-
-func writeJSONError(w http.ResponseWriter, status int, message string) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"message": message})
 }
