@@ -18,6 +18,7 @@ import (
 	"github.com/anb/risingstars/app/blob"
 	"github.com/anb/risingstars/app/queue"
 	"github.com/anb/risingstars/app/store"
+	"github.com/anb/risingstars/app/videos"
 	"github.com/anb/risingstars/scripts/loadtest/clip"
 	"github.com/anb/risingstars/scripts/loadtest/results"
 	"github.com/anb/risingstars/scripts/loadtest/stats"
@@ -291,7 +292,8 @@ func processorVariant(ctx context.Context, o *options, p *media.Pipeline, src, w
 	}
 	q := queue.NewLocal()
 	timed := &timedTranscoder{next: p}
-	proc := &processor.Processor{Videos: st, Blobs: blobs, Media: timed, TempDir: jobs, Log: slog.New(slog.NewJSONHandler(logFile, nil))}
+	log := slog.New(slog.NewJSONHandler(logFile, nil))
+	proc := &processor.Processor{Videos: &videos.Processing{Store: st, Files: blobs, Log: log}, Blobs: blobs, Media: timed, TempDir: jobs, Log: log}
 	v := variant{key: "processor", name: "processor.Handle (local queue + disk + PostgreSQL)"}
 	v.run = func(ctx context.Context, dir string) (string, map[string]time.Duration, error) {
 		// The upload (done by the API) is outside the timing, as in production.

@@ -7,8 +7,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/anb/risingstars/app/mp4/mediatest"
 	"github.com/anb/risingstars/worker/media"
-	"github.com/anb/risingstars/worker/media/mediatest"
 )
 
 // BenchmarkTranscode runs the pipeline's ffmpeg command on realistic 1080p30 uploads

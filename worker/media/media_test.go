@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anb/risingstars/app/mp4/mediatest"
 	"github.com/anb/risingstars/worker/media"
-	"github.com/anb/risingstars/worker/media/mediatest"
 )
 
 // Points of a 1280x720 frame: the content always covers the centre; bars, when there

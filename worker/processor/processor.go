@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -20,16 +19,24 @@ import (
 	"github.com/anb/risingstars/app/nodespec"
 	"github.com/anb/risingstars/app/queue"
 	"github.com/anb/risingstars/app/store"
+	"github.com/anb/risingstars/app/videos"
 	"github.com/anb/risingstars/worker/media"
 )
 
-// Videos is what the processor needs from the database.
+// Videos is the processing state machine of the videos (videos.Processing).
 type Videos interface {
-	BeginProcessing(ctx context.Context, id string) (store.Video, error)
-	FinishProcessing(ctx context.Context, id string) error
-	ReleaseProcessing(ctx context.Context, id string) error
-	RecordFailure(ctx context.Context, id, reason string, maxFailures int) (failures int, failed bool, err error)
-	FailProcessing(ctx context.Context, id, reason string) error
+	Start(ctx context.Context, id string) (store.Video, error)
+	Finish(ctx context.Context, id string, took time.Duration) error
+	Fail(ctx context.Context, id string, cause error) (videos.Verdict, error)
+	Interrupt(ctx context.Context, id string) error
+	DeadLettered(ctx context.Context, id string) error
+}
+
+// Files is the video storage a job reads the original from and writes the
+// results to.
+type Files interface {
+	Get(ctx context.Context, key string) (io.ReadCloser, error)
+	PutFile(ctx context.Context, key, path string) error
 }
 
 // Transcoder runs the media pipeline on local files.
@@ -40,7 +47,7 @@ type Transcoder interface {
 // Processor handles tasks. The zero values of the durations pick the defaults.
 type Processor struct {
 	Videos  Videos
-	Blobs   blob.Store
+	Blobs   Files
 	Media   Transcoder
 	TempDir string
 	Log     *slog.Logger
@@ -58,8 +65,8 @@ type Processor struct {
 
 // New is the processor both binaries run (the worker, and the API's
 // in-process workers in local mode), configured from cfg.
-func New(cfg config.Config, videos Videos, blobs blob.Store, workDir string, log *slog.Logger) *Processor {
-	return &Processor{Videos: videos, Blobs: blobs, Media: &media.Pipeline{FFmpeg: cfg.FFmpeg}, TempDir: workDir, Log: log,
+func New(cfg config.Config, st videos.ProcessingStore, blobs blob.Store, workDir string, log *slog.Logger) *Processor {
+	return &Processor{Videos: &videos.Processing{Store: st, Files: blobs, Log: log}, Blobs: blobs, Media: &media.Pipeline{FFmpeg: cfg.FFmpeg}, TempDir: workDir, Log: log,
 		Visibility: cfg.SQSVisibility, Backoff: BackoffFrom(cfg.RetryBaseDelay), ShutdownGrace: cfg.ShutdownGrace}
 }
 
@@ -143,92 +150,73 @@ func (p *Processor) release(d queue.Delivery, why string) {
 }
 
 // Handle processes one delivery. It never returns an error: every outcome
-// ends in an ack, a retry, a release or a dead letter.
-//
-// Only real processing failures, counted in the database, use up the
-// video's nodespec.MaxProcessingAttempts. An interrupted job (worker
-// stopping, scale-in) or a database that cannot be reached is not the
-// video's fault: the task is released or retried without counting.
+// ends in an ack, a retry, a release or a dead letter. What an outcome means
+// for the video is videos.Processing's business; here it becomes a queue
+// action. A database that cannot be reached is nobody's failure: the task
+// comes back later, uncounted.
 func (p *Processor) Handle(ctx context.Context, d queue.Delivery) {
 	task := d.Task()
 	log := p.Log.With("video_id", task.VideoID, "task_id", task.TaskID, "delivery", d.Attempt())
-	v, err := p.Videos.BeginProcessing(ctx, task.VideoID)
+	v, err := p.Videos.Start(ctx, task.VideoID)
 	switch {
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrSettled):
+	case errors.Is(err, videos.ErrNothingToDo):
 		log.Info("task skipped: video deleted or already settled", "status", v.Status)
 		p.ack(ctx, d, log)
 		return
 	case err != nil:
-		log.Error("begin processing failed; task released", "error", err)
+		log.Error("start processing failed; task released", "error", err)
 		p.retry(d, log, p.backoff(1))
 		return
 	}
-	log = log.With("failures", v.Failures)
 
 	stopHeartbeat := p.heartbeat(ctx, d, log)
 	start := time.Now()
 	err = p.process(ctx, v.ID)
 	stopHeartbeat()
 
-	if err == nil {
-		err = p.Videos.FinishProcessing(ctx, v.ID)
-		switch {
-		case err == nil:
-			log.Info(nodespec.ProcessedLogMessage, nodespec.ProcessedSeconds, time.Since(start).Seconds())
-			p.ack(ctx, d, log)
-		case errors.Is(err, store.ErrNotFound):
-			log.Info("video deleted while processing; removing its new files")
-			p.deleteResults(ctx, v.ID, log)
-			p.ack(ctx, d, log)
-		default:
+	switch {
+	case err == nil:
+		if err := p.Videos.Finish(ctx, v.ID, time.Since(start)); err != nil {
 			log.Error("record processed video failed; task released", "error", err)
 			p.retry(d, log, p.backoff(1))
+			return
 		}
-		return
-	}
-	if ctx.Err() != nil {
-		p.interrupted(d, v.ID, log)
-		return
-	}
-
-	failures, failed, recErr := p.Videos.RecordFailure(ctx, v.ID, failureText(err), nodespec.MaxProcessingAttempts)
-	switch {
-	case errors.Is(recErr, store.ErrNotFound), errors.Is(recErr, store.ErrSettled):
-		log.Info("processing failed but the video was deleted or settled meanwhile", "error", err)
 		p.ack(ctx, d, log)
-	case recErr != nil:
-		log.Error("processing failed and the failure could not be recorded; task released uncounted", "error", err, "record_error", recErr)
+	case ctx.Err() != nil:
+		bg, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := p.Videos.Interrupt(bg, v.ID); err != nil {
+			log.Error("reset status failed", "error", err)
+		}
+		p.release(d, "worker stopping")
+	default:
+		p.failed(ctx, d, v.ID, err, log)
+	}
+}
+
+func (p *Processor) failed(ctx context.Context, d queue.Delivery, id string, cause error, log *slog.Logger) {
+	verdict, err := p.Videos.Fail(ctx, id, cause)
+	switch {
+	case errors.Is(err, videos.ErrNothingToDo):
+		log.Info("processing failed but the video was deleted or settled meanwhile", "error", cause)
+		p.ack(ctx, d, log)
+	case err != nil:
+		log.Error("processing failed and the failure could not be recorded; task released uncounted", "error", cause, "record_error", err)
 		p.retry(d, log, p.backoff(1))
-	case failed:
-		log.Error("video failed for good", "error", err, "failures", failures)
+	case verdict.GiveUp:
+		log.Error("video failed for good", "error", cause, "failures", verdict.Failures)
 		if err := d.DeadLetter(context.WithoutCancel(ctx)); err != nil {
 			log.Error("dead-letter failed", "error", err)
 		}
 	default:
-		delay := p.backoff(failures)
-		log.Warn("processing failed; will retry", "error", err, "failures", failures, "retry_in_s", delay.Seconds())
+		delay := p.backoff(verdict.Failures)
+		log.Warn("processing failed; will retry", "error", cause, "failures", verdict.Failures, "retry_in_s", delay.Seconds())
 		p.retry(d, log, delay)
 	}
 }
 
-// interrupted hands back a job stopped by shutdown: not the video's fault,
-// so nothing counts, and another worker takes it at once.
-func (p *Processor) interrupted(d queue.Delivery, id string, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := p.Videos.ReleaseProcessing(ctx, id); err != nil {
-		log.Error("reset status failed", "error", err)
-	}
-	p.release(d, "worker stopping")
-}
-
-// DeadLetterReason is what the owner of a video whose task the queue gave
-// up on (it kept interrupting workers) reads.
-const DeadLetterReason = "No se pudo procesar el video: el procesamiento se interrumpió demasiadas veces. Vuelve a subirlo."
-
-// SweepDeadLetters marks failed, with DeadLetterReason, the video of every
-// task the queue moved to its dead-letter queue, so no upload stays
-// "processing" forever. The dead-lettered tasks stay there for the operator.
+// SweepDeadLetters ends failed the video of every task the queue moved to
+// its dead-letter queue. The tasks stay there for the operator.
 func (p *Processor) SweepDeadLetters(ctx context.Context, dead queue.DeadLetters) {
 	for {
 		d, err := dead.ReceiveDead(ctx)
@@ -245,7 +233,7 @@ func (p *Processor) SweepDeadLetters(ctx context.Context, dead queue.DeadLetters
 			continue
 		}
 		log := p.Log.With("video_id", d.Task().VideoID, "task_id", d.Task().TaskID)
-		if err := p.Videos.FailProcessing(ctx, d.Task().VideoID, DeadLetterReason); err != nil {
+		if err := p.Videos.DeadLettered(ctx, d.Task().VideoID); err != nil {
 			log.Error("mark dead-lettered video failed; will look again", "error", err)
 			p.retry(d, log, p.backoff(1))
 			continue
@@ -294,14 +282,6 @@ func (p *Processor) fetch(ctx context.Context, key, dst string) error {
 	return f.Close()
 }
 
-func (p *Processor) deleteResults(ctx context.Context, id string, log *slog.Logger) {
-	for _, key := range []string{blob.ProcessedKey(id), blob.PosterKey(id)} {
-		if err := p.Blobs.Delete(ctx, key); err != nil {
-			log.Error("delete orphan file failed", "key", key, "error", err)
-		}
-	}
-}
-
 // heartbeat keeps the task invisible while the job runs.
 func (p *Processor) heartbeat(ctx context.Context, d queue.Delivery, log *slog.Logger) (stop func()) {
 	visibility := orDefault(p.Visibility, nodespec.Visibility)
@@ -335,14 +315,4 @@ func (p *Processor) retry(d queue.Delivery, log *slog.Logger, delay time.Duratio
 	if err := d.Retry(context.Background(), delay); err != nil {
 		log.Error("schedule retry failed; the task reappears when its visibility ends", "error", err)
 	}
-}
-
-// failureText is the reason a failed video shows its owner: short, one line.
-func failureText(err error) string {
-	msg := strings.Join(strings.Fields(err.Error()), " ")
-	const max = 500
-	if runes := []rune(msg); len(runes) > max {
-		msg = string(runes[:max]) + "…"
-	}
-	return "No se pudo procesar el video: " + msg
 }

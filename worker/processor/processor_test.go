@@ -17,6 +17,7 @@ import (
 	"github.com/anb/risingstars/app/queue"
 	"github.com/anb/risingstars/app/store"
 	"github.com/anb/risingstars/app/store/storetest"
+	"github.com/anb/risingstars/app/videos"
 	"github.com/anb/risingstars/worker/processor"
 	"github.com/google/uuid"
 )
@@ -117,8 +118,9 @@ func newFixture(t *testing.T) *fixture {
 	}
 	media := newSlowMedia()
 	f := &fixture{st: db.Store, blobs: blobs, q: queue.NewLocal(), media: media, owner: u.ID}
-	f.proc = &processor.Processor{Videos: db.Store, Blobs: blobs, Media: media, TempDir: dir,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Backoff: func(int) time.Duration { return time.Millisecond },
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	f.proc = &processor.Processor{Videos: &videos.Processing{Store: db.Store, Files: blobs, Log: log}, Blobs: blobs, Media: media, TempDir: dir,
+		Log: log, Backoff: func(int) time.Duration { return time.Millisecond },
 		Visibility: 30 * time.Millisecond, ShutdownGrace: 50 * time.Millisecond}
 	return f
 }
@@ -392,7 +394,7 @@ func TestDeadLetteredTasksEndTheirVideoFailed(t *testing.T) {
 		}
 	}
 	v, _ := f.st.Video(context.Background(), id)
-	if v.Error != processor.DeadLetterReason {
+	if v.Error != videos.DeadLetterReason {
 		t.Fatalf("reason = %q", v.Error)
 	}
 }
