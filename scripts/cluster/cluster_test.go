@@ -21,8 +21,8 @@ import (
 	"time"
 
 	"github.com/anb/risingstars/app/blob"
+	"github.com/anb/risingstars/app/mp4/mediatest"
 	"github.com/anb/risingstars/app/nodespec"
-	"github.com/anb/risingstars/worker/media/mediatest"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -596,6 +596,12 @@ type slowBody struct {
 	once        sync.Once
 }
 
+// newSlowBody holds back the second half of body.
+func newSlowBody(body []byte) *slowBody {
+	half := len(body) / 2
+	return &slowBody{first: bytes.NewReader(body[:half]), rest: bytes.NewReader(body[half:]), sent: make(chan struct{}), proceed: make(chan struct{})}
+}
+
 func (b *slowBody) Read(p []byte) (int, error) {
 	n, err := b.first.Read(p)
 	if n > 0 || err != io.EOF {
@@ -609,8 +615,7 @@ func testWebNodeDrain(t *testing.T, e *env) {
 	p := signUp(t, e.c.URL, "Juliana", "Castro", "Pereira")
 	body, ct := multipartBody(e.clip, "Alley-oop", true)
 	all, _ := io.ReadAll(body)
-	half := len(all) / 2
-	slow := &slowBody{first: bytes.NewReader(all[:half]), rest: bytes.NewReader(all[half:]), sent: make(chan struct{}), proceed: make(chan struct{})}
+	slow := newSlowBody(all)
 	web2 := e.c.Proc("web2")
 	direct := newClient("http://" + web2.Addr)
 	direct.token = p.token

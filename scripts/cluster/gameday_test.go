@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -228,7 +227,7 @@ func sameProcesses(t *testing.T, e *env, before map[string]int) {
 	}
 }
 
-// status503 checks that an answer is the API's 503: a JSON message in
+// checkUnavailable checks that each answer is the API's 503: a JSON message in
 // Spanish and a Retry-After.
 func checkUnavailable(t *testing.T, what string, samples []sample) {
 	t.Helper()
@@ -269,6 +268,28 @@ func publicVideos(t *testing.T, e *env) []string {
 	return ids
 }
 
+// fault applies a fault to d and returns the function that ends it (and
+// tells when); the fault ends with the test in any case.
+func fault(t *testing.T, e *env, d Dependency, apply func(Dependency) error) (restore func() time.Time) {
+	t.Helper()
+	if err := apply(d); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	var at time.Time
+	restore = func() time.Time {
+		once.Do(func() {
+			if err := e.c.Restore(d); err != nil {
+				t.Error(err)
+			}
+			at = time.Now()
+		})
+		return at
+	}
+	t.Cleanup(func() { restore() })
+	return restore
+}
+
 const pgCut = 30 * time.Second
 
 // testPostgresCut cuts PostgreSQL for 30 s under 8 clients that read, list
@@ -299,16 +320,8 @@ func testPostgresCut(t *testing.T, e *env) {
 	waitUntil(t, "a baseline of 200 answers", 30*time.Second, func() bool { return len(rec.where(nil)) >= 200 })
 	baseline := rec.where(func(s sample) bool { return s.db })
 
-	if err := e.c.Cut(PostgreSQL); err != nil {
-		t.Fatal(err)
-	}
+	restore := fault(t, e, PostgreSQL, e.c.Cut)
 	cutAt := time.Now()
-	restored := false
-	defer func() {
-		if !restored {
-			e.c.Restore(PostgreSQL)
-		}
-	}()
 	web1 := e.c.Proc("web1").Addr
 	notReady := waitUntil(t, "web1 reporting not ready", 10*time.Second, func() bool {
 		status, _ := get(web1, nodespec.ReadinessPath)
@@ -320,11 +333,7 @@ func testPostgresCut(t *testing.T, e *env) {
 		}
 	}
 	time.Sleep(pgCut - time.Since(cutAt)) // the outage itself
-	if err := e.c.Restore(PostgreSQL); err != nil {
-		t.Fatal(err)
-	}
-	restoreAt := time.Now()
-	restored = true
+	restoreAt := restore()
 	ready := waitUntil(t, "web1 ready again", 10*time.Second, func() bool {
 		status, _ := get(web1, nodespec.ReadinessPath)
 		return status == http.StatusOK
@@ -485,29 +494,22 @@ func testPostgresSlow(t *testing.T, e *env) {
 
 	rec, stop := runLoad(clients, append(slices.Clone(dbProbes), pageProbes...))
 	defer stop()
-	waitUntil(t, "a baseline of 300 answers", 30*time.Second, func() bool { return len(rec.where(nil)) >= 300 })
+	waitUntil(t, "a baseline of 300 answers and 10 connection counts", 30*time.Second, func() bool {
+		mu.Lock()
+		points := len(series)
+		mu.Unlock()
+		return len(rec.where(nil)) >= 300 && points >= 10
+	})
 	mu.Lock()
 	slowFrom := len(series)
 	mu.Unlock()
 	before := peak(0)
 	baseline := rec.where(func(s sample) bool { return s.db })
 
-	if err := e.c.AddLatency(PostgreSQL, 2*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	restore := fault(t, e, PostgreSQL, func(d Dependency) error { return e.c.AddLatency(d, 2*time.Second) })
 	slowAt := time.Now()
-	restored := false
-	defer func() {
-		if !restored {
-			e.c.Restore(PostgreSQL)
-		}
-	}()
 	time.Sleep(pgSlow) // the slow spell itself
-	if err := e.c.Restore(PostgreSQL); err != nil {
-		t.Fatal(err)
-	}
-	clearedAt := time.Now()
-	restored = true
+	clearedAt := restore()
 	mu.Lock()
 	clearFrom := len(series)
 	mu.Unlock()
@@ -585,8 +587,7 @@ func testS3Cut(t *testing.T, e *env) {
 	const title = "Tapón sin S3"
 	body, ct := multipartBody(e.clip, title, true)
 	all, _ := io.ReadAll(body)
-	half := len(all) / 2
-	slow := &slowBody{first: bytes.NewReader(all[:half]), rest: bytes.NewReader(all[half:]), sent: make(chan struct{}), proceed: make(chan struct{})}
+	slow := newSlowBody(all)
 	done := make(chan response, 1)
 	go func() {
 		r, err := p.call(context.Background(), "POST", "/api/videos/upload", slow, ct)
@@ -596,15 +597,7 @@ func testS3Cut(t *testing.T, e *env) {
 		done <- r
 	}()
 	<-slow.sent
-	if err := e.c.Cut(S3); err != nil {
-		t.Fatal(err)
-	}
-	restored := false
-	defer func() {
-		if !restored {
-			e.c.Restore(S3)
-		}
-	}()
+	restore := fault(t, e, S3, e.c.Cut)
 	cutAt := time.Now()
 	close(slow.proceed)
 	r := <-done
@@ -629,10 +622,7 @@ func testS3Cut(t *testing.T, e *env) {
 	if len(left) > 0 {
 		t.Errorf("spool files left by the failed upload: %v", left)
 	}
-	if err := e.c.Restore(S3); err != nil {
-		t.Fatal(err)
-	}
-	restored = true
+	restore()
 	id := p.upload(t, e.clip, "Tapón con S3")
 	t.Logf("S3 cut with half of a %.1f MB upload sent: %d %q %.1f s after the cut; %d rows for it, spool empty; after S3's return the next upload was accepted (%s)",
 		float64(len(all))/1e6, r.status, msg.Message, answered.Seconds(), rows, id)
@@ -644,15 +634,7 @@ func testS3Cut(t *testing.T, e *env) {
 func testSQSCut(t *testing.T, e *env) {
 	ctx := context.Background()
 	p := signUp(t, e.c.URL, "Esteban", "Mora", "Armenia")
-	if err := e.c.Cut(SQS); err != nil {
-		t.Fatal(err)
-	}
-	restored := false
-	defer func() {
-		if !restored {
-			e.c.Restore(SQS)
-		}
-	}()
+	restore := fault(t, e, SQS, e.c.Cut)
 	start := time.Now()
 	id := p.upload(t, e.clip, "Gancho sin cola")
 	took := time.Since(start)
@@ -664,11 +646,7 @@ func testSQSCut(t *testing.T, e *env) {
 	if enqueued != nil {
 		t.Errorf("video %s marked enqueued at %s with SQS cut", id, enqueued)
 	}
-	if err := e.c.Restore(SQS); err != nil {
-		t.Fatal(err)
-	}
-	restoredAt := time.Now()
-	restored = true
+	restoredAt := restore()
 	p.waitStatus(t, id, "processed", 3*time.Minute)
 	var sent, done time.Time
 	var attempts, failures int
