@@ -1,4 +1,4 @@
-// Package apidoc holds the OpenAPI 3 document of the REST API (SPEC §1), serves
+// Package apidoc holds the OpenAPI 3 document of the REST API (the contract of every client), serves
 // it with a readable offline docs page, and validates live traffic against it
 // in tests, so the document and the server cannot drift apart unnoticed.
 package apidoc
@@ -20,7 +20,7 @@ var docsTemplate string
 
 // docsHTML is the docs page with the document inlined, so the page needs no
 // second request and no network at all.
-var docsHTML = strings.Replace(docsTemplate, "/*SPEC*/null", string(inlineJSON(specJSON)), 1)
+var docsHTML = strings.Replace(docsTemplate, "/*OPENAPI*/null", string(inlineJSON(specJSON)), 1)
 
 // inlineJSON makes JSON safe inside a <script> element: "</" could close it.
 func inlineJSON(b []byte) []byte {

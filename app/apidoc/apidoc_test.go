@@ -24,7 +24,7 @@ func TestDocumentIsValidOpenAPI(t *testing.T) {
 	if doc.OpenAPI != "3.0.3" {
 		t.Errorf("openapi = %q, want 3.0.3", doc.OpenAPI)
 	}
-	// Every endpoint of SPEC §1, plus the media and docs endpoints.
+	// Every endpoint of the contract, plus the media, health and docs endpoints.
 	want := map[string][]string{
 		"/api/auth/signup":                   {"POST"},
 		"/api/auth/login":                    {"POST"},
@@ -108,7 +108,7 @@ func TestRegisterServesDocumentAndDocsPage(t *testing.T) {
 			t.Errorf("docs page contains %q: it must work offline", banned)
 		}
 	}
-	if strings.Contains(page, "/*SPEC*/null") {
+	if strings.Contains(page, "/*OPENAPI*/null") {
 		t.Error("document not inlined into the docs page")
 	}
 }

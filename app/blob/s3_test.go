@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"github.com/anb/risingstars/app/awstest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,7 +17,6 @@ import (
 	"testing"
 
 	"github.com/anb/risingstars/app/blob"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 )
@@ -47,16 +47,7 @@ func newCountingS3(t *testing.T) (*blob.S3, *httptest.Server, *atomic.Int64) {
 		fake.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	t.Setenv("AWS_ENDPOINT_URL_S3", srv.URL)
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_ACCESS_KEY_ID", "local")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "local")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	cfg, err := awsconfig.LoadDefaultConfig(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return blob.NewS3(cfg, bucket), srv, parts
+	return blob.NewS3(awstest.Config(t, "S3", srv.URL), bucket), srv, parts
 }
 
 func randomFile(t *testing.T, size int) (string, []byte) {

@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// Calls of the REST API (SPEC §1) used outside the measured loops.
+// Calls of the REST API used outside the measured loops.
 
 func (c *client) json(ctx context.Context, method, path, token string, in, out any, want int) error {
 	var body io.Reader

@@ -2,7 +2,7 @@
 // URL (a local run, the local cluster or the ALB) and writes JSON results, a
 // Markdown report and PNG plots.
 //
-// Scenarios (SPEC §5):
+// Scenarios:
 //
 //	-mode web       signup → login → list → vote → rankings, ramped stages of virtual users
 //	-mode batch     a burst of uploads; videos/minute until the queue drains

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -298,10 +297,7 @@ func processorVariant(ctx context.Context, o *options, p *media.Pipeline, src, w
 	v.run = func(ctx context.Context, dir string) (string, map[string]time.Duration, error) {
 		// The upload (done by the API) is outside the timing, as in production.
 		video := store.Video{ID: uuid.NewString(), TaskID: uuid.NewString(), UserID: u.ID, Title: "Banco de pruebas", IsPublic: false}
-		if err := copyInto(src, filepath.Join(dir, "original.mp4")); err != nil {
-			return "", nil, err
-		}
-		if err := blobs.PutFile(ctx, blob.OriginalKey(video.ID), filepath.Join(dir, "original.mp4")); err != nil {
+		if err := blobs.PutFile(ctx, blob.OriginalKey(video.ID), src); err != nil {
 			return "", nil, err
 		}
 		if err := st.CreateVideo(ctx, &video); err != nil {
@@ -344,23 +340,6 @@ func (t *timedTranscoder) Transcode(ctx context.Context, in, out, poster string)
 	err := t.next.Transcode(ctx, in, out, poster)
 	t.last = time.Since(start)
 	return err
-}
-
-func copyInto(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // graphSegments splits the single-pass filter graph of Pipeline.Args into

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/anb/risingstars/app/awstest"
 	"github.com/anb/risingstars/app/nodespec"
 	"io"
 	"os"
@@ -24,7 +25,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
@@ -171,16 +171,7 @@ func New(t testing.TB) *sqs.Client {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
-	t.Setenv("AWS_ENDPOINT_URL_SQS", s.Endpoint)
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_ACCESS_KEY_ID", "local")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "local")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	cfg, err := awsconfig.LoadDefaultConfig(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sqs.NewFromConfig(cfg)
+	return sqs.NewFromConfig(awstest.Config(t, "SQS", s.Endpoint))
 }
 
 // testLog shows the server's output only for a failed or verbose test.

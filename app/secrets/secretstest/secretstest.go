@@ -4,15 +4,14 @@
 package secretstest
 
 import (
-	"context"
 	"encoding/json"
+	"github.com/anb/risingstars/app/awstest"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 )
 
@@ -74,14 +73,5 @@ func New(t testing.TB, values map[string]string) *secretsmanager.Client {
 	t.Helper()
 	srv := httptest.NewServer(Handler(values))
 	t.Cleanup(srv.Close)
-	t.Setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", srv.URL)
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_ACCESS_KEY_ID", "local")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "local")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	cfg, err := awsconfig.LoadDefaultConfig(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return secretsmanager.NewFromConfig(cfg)
+	return secretsmanager.NewFromConfig(awstest.Config(t, "SECRETS_MANAGER", srv.URL))
 }
