@@ -3,6 +3,7 @@ package processor_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -396,5 +397,26 @@ func TestDeadLetteredTasksEndTheirVideoFailed(t *testing.T) {
 	v, _ := f.st.Video(context.Background(), id)
 	if v.Error != videos.DeadLetterReason {
 		t.Fatalf("reason = %q", v.Error)
+	}
+}
+
+// unreachable is a database that does not answer.
+type unreachable struct{ processor.Videos }
+
+func (unreachable) Start(context.Context, string) (store.Video, error) {
+	return store.Video{}, fmt.Errorf("begin processing: %w", store.ErrUnavailable)
+}
+
+func TestAnUnreachableDatabaseRetriesTheTaskUncounted(t *testing.T) {
+	f := newFixture(t)
+	id := f.upload(t)
+	f.proc.Videos = unreachable{}
+	d := f.receive(t)
+	f.proc.Handle(context.Background(), d)
+	if len(d.retries) != 1 || d.acks != 0 || d.dead != 0 || f.media.runs.Load() != 0 {
+		t.Fatalf("retries %v, acks %d, dead %d, runs %d; want one retry and nothing else", d.retries, d.acks, d.dead, f.media.runs.Load())
+	}
+	if v, _ := f.st.Video(context.Background(), id); v.Failures != 0 || v.Status != store.StatusUploaded {
+		t.Fatalf("video %s with %d failures", v.Status, v.Failures)
 	}
 }
