@@ -11,7 +11,8 @@ import (
 )
 
 // GIVEN this module's ./app and ./worker WHEN BuildBinaries cross-compiles them
-// as `cdk synth` does THEN both are static linux/amd64 executables.
+// as `cdk synth` does for x86 web nodes and Graviton workers THEN each is a
+// static linux executable of its architecture, the same bytes every time.
 func TestBuildBinaries(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cross-compiles both binaries; skipped with -short")
@@ -25,20 +26,22 @@ func TestBuildBinaries(t *testing.T) {
 			t.Skipf("./%s has no Go files yet", pkg)
 		}
 	}
+	archs := map[string]anb.Arch{anb.AppBinary: anb.AMD64, anb.WorkerBinary: anb.ARM64}
+	machine := map[anb.Arch]elf.Machine{anb.AMD64: elf.EM_X86_64, anb.ARM64: elf.EM_AARCH64}
 	out, again := t.TempDir(), t.TempDir()
 	for _, dir := range []string{out, again} {
-		if err := anb.BuildBinaries(moduleDir, dir); err != nil {
+		if err := anb.BuildBinaries(moduleDir, dir, archs); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, name := range []string{anb.AppBinary, anb.WorkerBinary} {
-		path := filepath.Join(out, name)
+	for name, arch := range archs {
+		path := anb.BinaryPath(out, arch, name)
 		f, err := elf.Open(path)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if f.Machine != elf.EM_X86_64 || f.Type != elf.ET_EXEC {
-			t.Errorf("%s: machine %v type %v, want EM_X86_64 ET_EXEC", name, f.Machine, f.Type)
+		if f.Machine != machine[arch] || f.Type != elf.ET_EXEC {
+			t.Errorf("%s: machine %v type %v, want %v ET_EXEC", name, f.Machine, f.Type, machine[arch])
 		}
 		for _, p := range f.Progs {
 			if p.Type == elf.PT_INTERP {
@@ -52,7 +55,7 @@ func TestBuildBinaries(t *testing.T) {
 		// Reproducible: an unchanged app keeps its asset hash, so a deploy
 		// does not replace instances for nothing.
 		a, _ := os.ReadFile(path)
-		b, _ := os.ReadFile(filepath.Join(again, name))
+		b, _ := os.ReadFile(anb.BinaryPath(again, arch, name))
 		if !bytes.Equal(a, b) {
 			t.Errorf("%s: two builds of the same source differ", name)
 		}

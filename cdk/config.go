@@ -19,11 +19,11 @@ import (
 
 // contextKeys are the settings a deployer can give with `-c key=value` (or in
 // cdk.json, or as ANB_CDK_<KEY> env vars: alarmEmail -> ANB_CDK_ALARM_EMAIL).
-// Each default is SPEC §3's.
 var contextKeys = []struct{ key, def, help string }{
 	{"stackName", "AnbRisingStars", "CloudFormation stack name"},
 	{"region", "", "AWS region (default: CDK_DEFAULT_REGION, AWS_REGION, AWS_DEFAULT_REGION, else us-east-1)"},
-	{"instanceType", "t3.small", "EC2 instance type of both tiers"},
+	{"webInstanceType", anb.DefaultWebInstanceType, "EC2 instance type of the web tier (a Graviton type runs arm64)"},
+	{"workerInstanceType", anb.DefaultWorkerInstanceType, "EC2 instance type of the worker tier (a Graviton type runs arm64)"},
 	{"webMinCapacity", "2", "minimum web instances"},
 	{"webMaxCapacity", "3", "maximum web instances"},
 	{"workerMinCapacity", "1", "minimum worker instances"},
@@ -35,13 +35,22 @@ var contextKeys = []struct{ key, def, help string }{
 	{"dbInstanceClass", "db.t4g.micro", "RDS instance class"},
 	{"multiAz", "true", "Multi-AZ database"},
 	{"removalPolicy", "retain", "retain or destroy the data (buckets, database, secrets) with the stack"},
-	{"alarmEmail", "", "e-mail subscribed to the alarms (optional)"},
+	{"alarmEmail", "", `e-mail subscribed to the alarms, or "none" to deploy without a subscriber on purpose`},
 	{"certificateArn", "", "ACM certificate ARN: HTTPS on 443 and HTTP->HTTPS redirect (optional)"},
+}
+
+// noAlarmSubscriber is the alarmEmail that says "no subscriber, on purpose".
+const noAlarmSubscriber = "none"
+
+// retiredKeys were settings once; giving one fails instead of being ignored.
+var retiredKeys = map[string]string{
+	"instanceType": "replaced by webInstanceType and workerInstanceType",
 }
 
 // config is the parsed, validated deployment settings.
 type config struct {
-	StackName, Region, InstanceType            string
+	StackName, Region                          string
+	WebInstanceType, WorkerInstanceType        string
 	WebMin, WebMax, WorkerMin, WorkerMax       float64
 	SecondsPerVideo, BacklogTarget, NatGateway float64
 	AcceptableLatency                          time.Duration
@@ -49,6 +58,7 @@ type config struct {
 	MultiAz                                    bool
 	RemovalPolicy                              awscdk.RemovalPolicy
 	AlarmEmail, CertificateArn                 string
+	NoAlarmSubscriber                          bool
 }
 
 // envName maps a context key to its environment variable: fooBar -> ANB_CDK_FOO_BAR.
@@ -65,10 +75,11 @@ func envName(key string) string {
 }
 
 var (
-	instanceTypeRE = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9]+$`)
+	// What CDK can read an architecture from: family, generation, capabilities, size.
+	instanceTypeRE = regexp.MustCompile(`^[a-z]+\d{1,2}[a-z-]*\.[a-z0-9-]+$`)
 	stackNameRE    = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,127}$`)
 	regionRE       = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d$`)
-	certificateRE  = regexp.MustCompile(`^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$`)
+	certificateRE  = regexp.MustCompile(`^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate/[A-Za-z0-9-]+$`)
 )
 
 // loadConfig reads every key through get, applies the defaults and validates,
@@ -87,6 +98,11 @@ func loadConfig(get func(key string) (string, bool)) (config, error) {
 	bad := func(key, want string) {
 		errs = append(errs, fmt.Errorf("context %q (env %s) must be %s, got %q", key, envName(key), want, val[key]))
 	}
+	for key, why := range retiredKeys {
+		if v, ok := get(key); ok && strings.TrimSpace(v) != "" {
+			errs = append(errs, fmt.Errorf("context %q (env %s) is no longer a setting: %s", key, envName(key), why))
+		}
+	}
 	number := func(key string, min, max float64) float64 {
 		n, err := strconv.ParseFloat(val[key], 64)
 		if err != nil || n < min || n > max || n != float64(int(n)) {
@@ -95,17 +111,18 @@ func loadConfig(get func(key string) (string, bool)) (config, error) {
 		return n
 	}
 	c := config{
-		StackName:       val["stackName"],
-		Region:          val["region"],
-		InstanceType:    val["instanceType"],
-		WebMin:          number("webMinCapacity", 1, 20),
-		WebMax:          number("webMaxCapacity", 1, 20),
-		WorkerMin:       number("workerMinCapacity", 1, 20),
-		WorkerMax:       number("workerMaxCapacity", 1, 20),
-		NatGateway:      number("natGateways", 1, 2),
-		DBInstanceClass: val["dbInstanceClass"],
-		AlarmEmail:      val["alarmEmail"],
-		CertificateArn:  val["certificateArn"],
+		StackName:          val["stackName"],
+		Region:             val["region"],
+		WebInstanceType:    val["webInstanceType"],
+		WorkerInstanceType: val["workerInstanceType"],
+		WebMin:             number("webMinCapacity", 1, 20),
+		WebMax:             number("webMaxCapacity", 1, 20),
+		WorkerMin:          number("workerMinCapacity", 1, 20),
+		WorkerMax:          number("workerMaxCapacity", 1, 20),
+		NatGateway:         number("natGateways", 1, 2),
+		DBInstanceClass:    val["dbInstanceClass"],
+		AlarmEmail:         val["alarmEmail"],
+		CertificateArn:     val["certificateArn"],
 	}
 	if !stackNameRE.MatchString(c.StackName) {
 		bad("stackName", "a CloudFormation stack name (letters, digits, hyphens)")
@@ -119,8 +136,11 @@ func loadConfig(get func(key string) (string, bool)) (config, error) {
 	if !regionRE.MatchString(c.Region) {
 		bad("region", "an AWS region such as us-east-1")
 	}
-	if !instanceTypeRE.MatchString(c.InstanceType) {
-		bad("instanceType", "an EC2 instance type such as t3.small")
+	if !instanceTypeRE.MatchString(c.WebInstanceType) {
+		bad("webInstanceType", "an EC2 instance type such as t3.small or t4g.small")
+	}
+	if !instanceTypeRE.MatchString(c.WorkerInstanceType) {
+		bad("workerInstanceType", "an EC2 instance type such as c7i.large or c7g.large")
 	}
 	if !instanceTypeRE.MatchString(strings.TrimPrefix(c.DBInstanceClass, "db.")) {
 		bad("dbInstanceClass", "an RDS instance class such as db.t4g.micro")
@@ -154,13 +174,20 @@ func loadConfig(get func(key string) (string, bool)) (config, error) {
 	default:
 		bad("removalPolicy", "retain or destroy")
 	}
-	if c.AlarmEmail != "" {
+	if strings.EqualFold(c.AlarmEmail, noAlarmSubscriber) {
+		c.AlarmEmail, c.NoAlarmSubscriber = "", true
+	} else if c.AlarmEmail != "" {
 		if a, err := mail.ParseAddress(c.AlarmEmail); err != nil || a.Address != c.AlarmEmail {
-			bad("alarmEmail", "a plain e-mail address")
+			bad("alarmEmail", `a plain e-mail address, or "none"`)
 		}
 	}
-	if c.CertificateArn != "" && !certificateRE.MatchString(c.CertificateArn) {
-		bad("certificateArn", "an ACM certificate ARN")
+	if c.CertificateArn != "" {
+		// The load balancer can only use a certificate of its own region.
+		if m := certificateRE.FindStringSubmatch(c.CertificateArn); m == nil {
+			bad("certificateArn", "an ACM certificate ARN")
+		} else if m[1] != c.Region {
+			bad("certificateArn", fmt.Sprintf("a certificate of the stack's region %s (an ALB only uses certificates of its region)", c.Region))
+		}
 	}
 	return c, errors.Join(errs...)
 }
@@ -182,7 +209,8 @@ func (c config) stackProps(binariesDir string) *anb.StackProps {
 			Env: &awscdk.Environment{Region: jsii.String(c.Region)},
 		},
 		BinariesDir:           binariesDir,
-		InstanceType:          c.InstanceType,
+		WebInstanceType:       c.WebInstanceType,
+		WorkerInstanceType:    c.WorkerInstanceType,
 		WebMinCapacity:        c.WebMin,
 		WebMaxCapacity:        c.WebMax,
 		WorkerMinCapacity:     c.WorkerMin,
@@ -195,6 +223,7 @@ func (c config) stackProps(binariesDir string) *anb.StackProps {
 		MultiAzDatabase:       jsii.Bool(c.MultiAz),
 		RemovalPolicy:         c.RemovalPolicy,
 		AlarmEmail:            c.AlarmEmail,
+		NoAlarmSubscriber:     c.NoAlarmSubscriber,
 		CertificateArn:        c.CertificateArn,
 	}
 }

@@ -13,7 +13,7 @@ import (
 	anb "github.com/anb/risingstars/constructs"
 )
 
-func TestConfigDefaultsAreTheSpecs(t *testing.T) {
+func TestConfigDefaults(t *testing.T) {
 	t.Setenv("CDK_DEFAULT_REGION", "")
 	t.Setenv("AWS_REGION", "")
 	t.Setenv("AWS_DEFAULT_REGION", "")
@@ -22,7 +22,8 @@ func TestConfigDefaultsAreTheSpecs(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := config{
-		StackName: "AnbRisingStars", Region: "us-east-1", InstanceType: "t3.small",
+		StackName: "AnbRisingStars", Region: "us-east-1",
+		WebInstanceType: anb.DefaultWebInstanceType, WorkerInstanceType: anb.DefaultWorkerInstanceType,
 		WebMin: 2, WebMax: 3, WorkerMin: 1, WorkerMax: 3,
 		SecondsPerVideo: 12, AcceptableLatency: 3 * time.Minute, NatGateway: 2,
 		DBInstanceClass: "db.t4g.micro", MultiAz: true, RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
@@ -60,24 +61,87 @@ func TestConfigReadsContextThenEnvironment(t *testing.T) {
 
 func TestConfigRejectsBadSettingsNamingThem(t *testing.T) {
 	for key, value := range map[string]string{
-		"webMinCapacity":    "0",
-		"webMaxCapacity":    "2.5",
-		"workerMinCapacity": "4",
-		"natGateways":       "3",
-		"multiAz":           "maybe",
-		"removalPolicy":     "snapshot",
-		"alarmEmail":        "not an address",
-		"certificateArn":    "arn:aws:iam::123456789012:role/x",
-		"instanceType":      "small",
-		"region":            "mars",
-		"acceptableLatency": "3",
-		"backlogTarget":     "-1",
-		"stackName":         "has space",
+		"webMinCapacity":     "0",
+		"webMaxCapacity":     "2.5",
+		"workerMinCapacity":  "4",
+		"natGateways":        "3",
+		"multiAz":            "maybe",
+		"removalPolicy":      "snapshot",
+		"alarmEmail":         "not an address",
+		"certificateArn":     "arn:aws:iam::123456789012:role/x",
+		"webInstanceType":    "small",
+		"workerInstanceType": "c7g",
+		"region":             "mars",
+		"acceptableLatency":  "3",
+		"backlogTarget":      "-1",
+		"stackName":          "has space",
 	} {
 		_, err := loadConfig(contextGetter(map[string]string{key: value}))
 		if err == nil || !strings.Contains(err.Error(), `"`+key+`"`) || !strings.Contains(err.Error(), envName(key)) {
 			t.Errorf("%s=%q: want an error naming the key and its env var, got %v", key, value, err)
 		}
+	}
+}
+
+// GIVEN settings CloudFormation or AWS would refuse at deploy time WHEN they
+// are read THEN synth fails naming the key, so every accepted one deploys.
+func TestConfigRejectsUndeployableCombinationsNamingTheKey(t *testing.T) {
+	for _, c := range []struct {
+		ctx map[string]string
+		key string
+	}{
+		{map[string]string{"webMinCapacity": "3", "webMaxCapacity": "2"}, "webMinCapacity"},
+		{map[string]string{"workerMinCapacity": "4"}, "workerMinCapacity"},
+		// An ALB can only use a certificate of its own region.
+		{map[string]string{"region": "eu-west-1", "certificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/abc-123"}, "certificateArn"},
+		// A retired setting must not be silently ignored.
+		{map[string]string{"instanceType": "c7i.large"}, "instanceType"},
+	} {
+		_, err := loadConfig(contextGetter(c.ctx))
+		if err == nil || !strings.Contains(err.Error(), `"`+c.key+`"`) {
+			t.Errorf("%v: want an error naming %q, got %v", c.ctx, c.key, err)
+		}
+	}
+}
+
+// GIVEN min == max, or a single instance WHEN read THEN accepted: the
+// rolling update keeps fewer than max in service (anb.RollingUpdateMinInService).
+func TestConfigAcceptsFixedSizeGroups(t *testing.T) {
+	for _, ctx := range []map[string]string{
+		{"webMinCapacity": "3", "webMaxCapacity": "3", "workerMinCapacity": "2", "workerMaxCapacity": "2"},
+		{"webMinCapacity": "1", "webMaxCapacity": "1", "workerMinCapacity": "1", "workerMaxCapacity": "1"},
+	} {
+		if _, err := loadConfig(contextGetter(ctx)); err != nil {
+			t.Errorf("%v: %v", ctx, err)
+		}
+	}
+}
+
+// GIVEN alarmEmail=none WHEN read THEN no subscription and no warning: the
+// deployer said on purpose that nobody subscribes.
+func TestConfigAlarmEmailNoneIsAnExplicitOptOut(t *testing.T) {
+	cfg, err := loadConfig(contextGetter(map[string]string{"alarmEmail": noAlarmSubscriber}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.AlarmEmail != "" || !cfg.NoAlarmSubscriber {
+		t.Errorf("alarmEmail=none: got AlarmEmail %q NoAlarmSubscriber %v", cfg.AlarmEmail, cfg.NoAlarmSubscriber)
+	}
+	cfg, _ = loadConfig(contextGetter(nil))
+	if cfg.NoAlarmSubscriber {
+		t.Error("no alarmEmail at all must not count as an opt-out")
+	}
+}
+
+// GIVEN the instance types WHEN the binaries are built THEN each for its tier's architecture.
+func TestConfigBuildsEachBinaryForItsTiersArchitecture(t *testing.T) {
+	cfg, err := loadConfig(contextGetter(map[string]string{"workerInstanceType": "c7g.large"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := cfg.stackProps("bin").BinaryArchs()
+	if got[anb.AppBinary] != anb.AMD64 || got[anb.WorkerBinary] != anb.ARM64 {
+		t.Errorf("BinaryArchs() = %v, want app amd64 and worker arm64", got)
 	}
 }
 
@@ -115,8 +179,12 @@ func TestCdkJSONMatchesTheFlagsInCode(t *testing.T) {
 				t.Errorf("cdk.json context %q = %v, code says %v", k, cdkJSON.Context[k], v)
 			}
 		}
+		settings := map[string]bool{}
+		for _, k := range contextKeys {
+			settings[k.key] = true // a deployer's own settings (e.g. alarmEmail) may live there too
+		}
 		for k := range cdkJSON.Context {
-			if _, ok := want[k]; !ok {
+			if _, ok := want[k]; !ok && !settings[k] {
 				t.Errorf("cdk.json context %q is not in anb.FeatureFlags()", k)
 			}
 		}

@@ -1,7 +1,8 @@
 // Command cdk is the CDK app of ANB Rising Stars (cdk.json: "go run ./cdk").
-// It cross-compiles ./app and ./worker of this module, then synthesizes the
-// stack of SPEC §3, configured from CDK context (-c key=value, cdk.json) or
-// ANB_CDK_* environment variables; see contextKeys.
+// It cross-compiles ./app and ./worker of this module for the architectures
+// of their instance types, then synthesizes the stack, configured from CDK
+// context (-c key=value, cdk.json) or ANB_CDK_* environment variables; see
+// contextKeys.
 package main
 
 import (
@@ -40,10 +41,11 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(binaries)
-	if err := anb.BuildBinaries(moduleDir, binaries); err != nil {
+	props := cfg.stackProps(binaries)
+	if err := anb.BuildBinaries(moduleDir, binaries, props.BinaryArchs()); err != nil {
 		return err
 	}
-	anb.NewStack(app, cfg.StackName, cfg.stackProps(binaries))
+	anb.NewStack(app, cfg.StackName, props)
 	app.Synth(nil)
 	return nil
 }

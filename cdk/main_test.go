@@ -21,11 +21,16 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the snapshots under cdk/testdata")
 
-// Stack names of the two configurations the tests synthesize, in one app.
+// Stack names of the configurations the tests synthesize, in one app: the
+// defaults and every non-default setting the README tells users about.
 const (
-	defaultStack = "AnbRisingStars"      // every setting at its SPEC default
+	defaultStack = "AnbRisingStars"      // every setting at its default
 	variantStack = "AnbRisingStarsHttps" // HTTPS, e-mail, destroy, single-AZ DB, 1 NAT...
+	edgeStack    = "AnbRisingStarsEdge"  // min == max, arm64 workers, no subscriber on purpose
 )
+
+// allStacks are the synthesized configurations, for checks that apply to all.
+var allStacks = []string{defaultStack, variantStack, edgeStack}
 
 // variantContext is the -c context of the variant stack.
 var variantContext = map[string]string{
@@ -40,6 +45,19 @@ var variantContext = map[string]string{
 	"workerMaxCapacity": "5",
 	"acceptableLatency": "6m",
 	"dbInstanceClass":   "db.t4g.small",
+}
+
+// edgeContext is the -c context of the edge stack: the smallest fixed-size
+// deployment, Graviton workers next to x86 web nodes, alarms on purpose
+// without a subscriber.
+var edgeContext = map[string]string{
+	"webMinCapacity":     "2",
+	"webMaxCapacity":     "2",
+	"workerMinCapacity":  "1",
+	"workerMaxCapacity":  "1",
+	"workerInstanceType": "c7g.large",
+	"alarmEmail":         "none",
+	"backlogTarget":      "4",
 }
 
 func TestMain(m *testing.M) {
@@ -70,13 +88,20 @@ func contextGetter(ctx map[string]string) func(string) (string, bool) {
 	}
 }
 
-// placeholderBinaries writes stand-ins for the executables: the template only
-// depends on their hash (normalized in the snapshot), and the real
-// cross-compilation has its own test (TestBuildBinaries).
+// placeholderBinaries writes stand-ins for the executables of both
+// architectures: the template only depends on their hash (normalized in the
+// snapshot), and the real cross-compilation has its own test (TestBuildBinaries).
 func placeholderBinaries(dir string) error {
-	for _, name := range []string{anb.AppBinary, anb.WorkerBinary} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte("placeholder "+name+" binary for tests\n"), 0o755); err != nil {
-			return err
+	for _, arch := range []anb.Arch{anb.AMD64, anb.ARM64} {
+		for _, name := range []string{anb.AppBinary, anb.WorkerBinary} {
+			path := anb.BinaryPath(dir, arch, name)
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				return err
+			}
+			content := fmt.Sprintf("placeholder %s binary (linux/%s) for tests\n", name, arch)
+			if err := os.WriteFile(path, []byte(content), 0o755); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -179,6 +204,7 @@ func synthesized(t *testing.T) synthesis {
 		synthed = synthesizeApp(filepath.Join(dir, "cdk.out"), map[string]map[string]string{
 			defaultStack: {},
 			variantStack: variantContext,
+			edgeStack:    edgeContext,
 		})
 	})
 	if synthed.err != nil {

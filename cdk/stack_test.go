@@ -10,10 +10,14 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/anb/risingstars/app/nodespec"
+	anb "github.com/anb/risingstars/constructs"
 )
 
-// Tests of SPEC §3, bullet by bullet, on the default configuration (GIVEN the
-// stack main synthesizes with no context, WHEN it is synthesized, THEN ...).
+// Tests of the deployment, concern by concern, on the default configuration
+// (GIVEN the stack main synthesizes with no context, WHEN it is synthesized,
+// THEN ...), and on the non-default ones where they differ.
 
 // subnetIDs lists the ids of one subnet group ("public", "private", "database").
 func subnetIDs(t *testing.T, stack, group string) []string {
@@ -108,11 +112,11 @@ func TestLoadBalancerIsInternetFacingAcrossBothAzs(t *testing.T) {
 	if attrs["access_logs.s3.enabled"] != "true" {
 		t.Errorf("ALB access logs are not enabled: %v", attrs)
 	}
-	check(t, "health check GET /health on the app port", func() {
+	check(t, "health check GET on the liveness path (never the database) on the app port", func() {
 		tpl.HasResourceProperties(jsii.String("AWS::ElasticLoadBalancingV2::TargetGroup"), object{
-			"HealthCheckPath": "/health",
+			"HealthCheckPath": nodespec.LivenessPath,
 			"Matcher":         object{"HttpCode": "200"},
-			"Port":            8080,
+			"Port":            nodespec.Port,
 			"Protocol":        "HTTP",
 			"TargetType":      "instance",
 		})
@@ -218,7 +222,7 @@ func TestWorkerTierScalesOnSqsBacklogPerInstance(t *testing.T) {
 						},
 						"ReturnData": false,
 					},
-					object{"Id": "e1", "Expression": "m1 / m2", "Label": assertions.Match_AnyValue(), "ReturnData": true},
+					object{"Id": "e1", "Expression": anb.BacklogExpression, "Label": assertions.Match_AnyValue(), "ReturnData": true},
 				)},
 			},
 		})
@@ -231,16 +235,21 @@ func TestQueueHasDeadLetterQueueEncryptionAndLongPolling(t *testing.T) {
 	// THEN
 	dlqID, _ := onlyResource(t, defaultStack, "AWS::SQS::Queue", "^TaskQueueDeadLetter")
 
-	check(t, "task queue: DLQ after 3 receives, SSE-SQS, 20 s long polling", func() {
+	check(t, "task queue: crash-loop backstop redrive, the workers' visibility and long polling, SSE-SQS", func() {
 		tpl.HasResourceProperties(jsii.String("AWS::SQS::Queue"), object{
 			"RedrivePolicy": object{
 				"deadLetterTargetArn": object{"Fn::GetAtt": array(dlqID, "Arn")},
-				"maxReceiveCount":     3,
+				"maxReceiveCount":     nodespec.QueueMaxReceiveCount,
 			},
+			"VisibilityTimeout":             nodespec.Visibility.Seconds(),
 			"SqsManagedSseEnabled":          true,
-			"ReceiveMessageWaitTimeSeconds": 20,
+			"ReceiveMessageWaitTimeSeconds": nodespec.LongPollSeconds,
 		})
 	})
+	if nodespec.QueueMaxReceiveCount <= nodespec.MaxProcessingAttempts {
+		t.Errorf("the redrive (%d receives) must stay a backstop above the worker's %d attempts",
+			nodespec.QueueMaxReceiveCount, nodespec.MaxProcessingAttempts)
+	}
 	check(t, "both queues encrypted and TLS-only", func() {
 		tpl.AllResourcesProperties(jsii.String("AWS::SQS::Queue"), object{"SqsManagedSseEnabled": true})
 		tpl.ResourcePropertiesCountIs(jsii.String("AWS::SQS::QueuePolicy"), object{
@@ -368,7 +377,7 @@ func TestSecurityGroupsAllowOnlyAlbToWebAndTiersToDatabase(t *testing.T) {
 	alb, web, worker, db := sgID("^WebTierAlbSecurityGroup"), sgID("^WebTierSecurityGroup"), sgID("^WorkerTierSecurityGroup"), sgID("^DatabaseSecurityGroup")
 	want := []ingressRule{
 		{to: alb, from: "0.0.0.0/0", port: "80-80"},
-		{to: web, from: "<GetAtt " + alb + ".GroupId>", port: "8080-8080"},
+		{to: web, from: "<GetAtt " + alb + ".GroupId>", port: fmt.Sprintf("%d-%d", nodespec.Port, nodespec.Port)},
 		{to: db, from: "<GetAtt " + web + ".GroupId>", port: "5432-5432"},
 		{to: db, from: "<GetAtt " + worker + ".GroupId>", port: "5432-5432"},
 	}
@@ -392,13 +401,13 @@ func TestInstancesUseEncryptedGp3RootVolumesImdsv2SsmAndNoKeyPair(t *testing.T) 
 		tpl.ResourceCountIs(jsii.String("AWS::EC2::LaunchTemplate"), jsii.Number(2))
 		tpl.AllResourcesProperties(jsii.String("AWS::EC2::LaunchTemplate"), object{
 			"LaunchTemplateData": like(object{
-				"InstanceType": "t3.small",
-				"ImageId":      object{"Ref": assertions.Match_StringLikeRegexp(jsii.String("^SsmParameterValueawsservicecanonicalubuntuserver2404"))},
+				"ImageId": object{"Ref": assertions.Match_StringLikeRegexp(jsii.String("^SsmParameterValueawsservicecanonicalubuntuserver2404"))},
 				"BlockDeviceMappings": array(object{
 					"DeviceName": "/dev/sda1",
 					"Ebs":        object{"VolumeType": "gp3", "VolumeSize": 30, "Encrypted": true, "DeleteOnTermination": true},
 				}),
-				"MetadataOptions": object{"HttpTokens": "required", "HttpPutResponseHopLimit": 1},
+				// Instance tags in the metadata: the worker reads its group's name there.
+				"MetadataOptions": object{"HttpTokens": "required", "HttpPutResponseHopLimit": 1, "InstanceMetadataTags": "enabled"},
 				"KeyName":         assertions.Match_Absent(),
 			}),
 		})
@@ -406,7 +415,7 @@ func TestInstancesUseEncryptedGp3RootVolumesImdsv2SsmAndNoKeyPair(t *testing.T) 
 	check(t, "the AMI is Canonical's Ubuntu 24.04 public parameter, resolved at deploy time", func() {
 		tpl.HasParameter(jsii.String("*"), object{
 			"Type":    "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>",
-			"Default": "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id",
+			"Default": anb.UbuntuAmiParameter(anb.AMD64),
 		})
 	})
 	check(t, "instance roles allow Session Manager", func() {
@@ -448,7 +457,6 @@ func TestInstanceRolesAreLeastPrivilege(t *testing.T) {
 		{web, "/originals/*", true},
 		{web, "/processed/*", false},
 		{worker, "sqs:ReceiveMessage", true},
-		{worker, "sqs:SendMessage", false},
 		{worker, "s3:DeleteObject", true}, // files of a video deleted while it was processed
 		{worker, "/processed/*", true},
 		{worker, "JwtSigningKey", false},
@@ -457,6 +465,34 @@ func TestInstanceRolesAreLeastPrivilege(t *testing.T) {
 		if strings.Contains(c.policy, c.text) != c.want {
 			t.Errorf("policy mentions %q = %v, want %v:\n%s", c.text, !c.want, c.want, c.policy)
 		}
+	}
+}
+
+// GIVEN the worker role WHEN it sends a message THEN only to the dead-letter
+// queue (it dead-letters failed videos itself), and it may sweep that queue.
+func TestWorkerRoleSendsOnlyToTheDeadLetterQueue(t *testing.T) {
+	dlqID, _ := onlyResource(t, defaultStack, "AWS::SQS::Queue", "^TaskQueueDeadLetter")
+	policy := mustResource(t, "AWS::IAM::Policy", "^WorkerTierInstanceRoleDefaultPolicy")
+	var sendTo, receiveFrom []string
+	for _, s := range props(policy, "PolicyDocument", "Statement").([]any) {
+		st := s.(map[string]any)
+		for _, a := range toList(st["Action"]) {
+			for _, r := range toList(st["Resource"]) {
+				switch a {
+				case "sqs:SendMessage":
+					sendTo = append(sendTo, flatten(r))
+				case "sqs:ReceiveMessage":
+					receiveFrom = append(receiveFrom, flatten(r))
+				}
+			}
+		}
+	}
+	dlq := "<GetAtt " + dlqID + ".Arn>"
+	if fmt.Sprint(sendTo) != fmt.Sprint([]string{dlq}) {
+		t.Errorf("the worker sends to %v, want only the dead-letter queue %s", sendTo, dlq)
+	}
+	if !strings.Contains(fmt.Sprint(receiveFrom), dlq) {
+		t.Errorf("the worker cannot sweep the dead-letter queue: receives from %v", receiveFrom)
 	}
 }
 
@@ -475,42 +511,29 @@ func mustResource(t *testing.T, typ, idPattern string) resource {
 
 func TestUserDataInstallsAndConfiguresEachRole(t *testing.T) {
 	// GIVEN the boot script of each launch template THEN it installs, configures and starts its role
-	bucket, _ := onlyResource(t, defaultStack, "AWS::S3::Bucket", "^StorageMedia")
-	queue, _ := onlyResource(t, defaultStack, "AWS::SQS::Queue", "^TaskQueueTasks")
-	dbSecret, _ := onlyResource(t, defaultStack, "AWS::SecretsManager::SecretTargetAttachment", ".")
-	jwt, _ := onlyResource(t, defaultStack, "AWS::SecretsManager::Secret", "^WebTierJwtSigningKey")
 	common := []string{
-		"ANB_STORAGE=s3\n",
-		"ANB_S3_BUCKET=<Ref " + bucket + ">\n",
-		"ANB_QUEUE=sqs\n",
-		"ANB_SQS_QUEUE_URL=<Ref " + queue + ">\n",
-		"ANB_DB_SECRET_ARN=<Ref " + dbSecret + ">\n",
-		"AWS_REGION=<Ref AWS::Region>\n",
-		"amazon-cloudwatch-agent.deb",
-		"snap install aws-cli --classic",
-		"cloudformation signal-resource",
+		"curl -fsS --retry 5 --config - --aws-sigv4 \"aws:amz:$REGION:$service\"",
+		"aws_api cloudformation \"https://cloudformation.$REGION.$URL_SUFFIX/\"",
+		"Action=SignalResource",
+		"/ubuntu/amd64/" + anb.CloudWatchAgentVersion + "/amazon-cloudwatch-agent.deb",
+		"EnvironmentFile=/etc/anb/",
 		"systemctl daemon-reload",
+		"\nsignal SUCCESS\n",
 	}
 	for _, c := range []struct {
 		tier string
 		want []string
 	}{
 		{"WebTier", append([]string{
-			"ANB_WORKERS=0\n",
-			"ANB_ADDR=:8080\n",
-			"ANB_JWT_SECRET_ARN=<Ref " + jwt + ">\n",
-			"/usr/local/bin/anb-web",
 			"ExecStart=/usr/local/bin/anb-web\n",
-			"curl -fsS -o /dev/null http://127.0.0.1:8080/health",
-			"--logical-resource-id 'WebTierGroupASG",
+			"http://127.0.0.1:" + strconv.Itoa(nodespec.Port) + nodespec.ReadinessPath,
+			"LogicalResourceId=WebTierGroupASG",
 		}, common...)},
 		{"WorkerTier", append([]string{
-			"retry apt_get install -y --no-install-recommends ca-certificates curl logrotate ffmpeg\n",
-			"ANB_WORKERS=1\n",
-			"ANB_FFMPEG=/usr/bin/ffmpeg\n",
+			"retry apt_get install -y --no-install-recommends ffmpeg\n",
 			"ExecStart=/usr/local/bin/anb-worker\n",
 			"KillMode=mixed\n",
-			"--logical-resource-id 'WorkerTierGroupASG",
+			"LogicalResourceId=WorkerTierGroupASG",
 		}, common...)},
 	} {
 		ud := userData(t, defaultStack, c.tier)
@@ -522,13 +545,58 @@ func TestUserDataInstallsAndConfiguresEachRole(t *testing.T) {
 				t.Errorf("%s user data lacks %q", c.tier, w)
 			}
 		}
-		// The binary comes from this synth's asset (its key is the content hash).
-		if !regexp.MustCompile(`aws s3 cp .* '<\{"Fn::Sub":"s3://cdk-[a-z0-9]+-assets-\$\{AWS::AccountId\}-us-east-1/[0-9a-f]{64}`).MatchString(ud) {
-			t.Errorf("%s user data does not download the binary asset", c.tier)
+		// The binary comes from this synth's asset (its key is the content hash), fetched with curl.
+		if !regexp.MustCompile(`aws_api s3 'https://<\{"Fn::Sub":"cdk-[a-z0-9]+-assets-\$\{AWS::AccountId\}-us-east-1"\}>\.s3\.'"\$REGION\.\$URL_SUFFIX"'/[0-9a-f]{64}`).MatchString(ud) {
+			t.Errorf("%s user data does not download the binary asset with a signed curl", c.tier)
 		}
 	}
-	if strings.Contains(userData(t, defaultStack, "WorkerTier"), "ANB_JWT_SECRET_ARN") {
-		t.Error("workers get the JWT secret, which they do not need")
+}
+
+// GIVEN each boot script of every configuration THEN it can report FAILURE
+// from its first command on, with what the Ubuntu image already has (curl,
+// python3): no snap, no AWS CLI, no "latest" download.
+func TestBootSignalsFailureFromTheFirstCommandWithoutInstallingAnything(t *testing.T) {
+	topLevelSetup := regexp.MustCompile(`^(#.*|set -euo pipefail|[A-Z_]+='[^']*'|[a-z_]+\(\) \{|\})?$`)
+	for _, stack := range allStacks {
+		for _, tier := range []string{"WebTier", "WorkerTier"} {
+			ud := userData(t, stack, tier)
+			lines := strings.Split(ud, "\n")
+			trap := -1
+			for i, l := range lines[1:] {
+				if strings.HasPrefix(l, "trap ") {
+					trap = i + 1
+					break
+				}
+				// Before the trap: only settings and function definitions
+				// (bodies are indented), nothing that runs and could fail.
+				if !strings.HasPrefix(l, "  ") && !topLevelSetup.MatchString(l) {
+					t.Errorf("%s %s: %q runs before the FAILURE trap is set", stack, tier, l)
+				}
+			}
+			if trap < 0 || !strings.Contains(lines[trap], "signal FAILURE") {
+				t.Errorf("%s %s: no EXIT trap signalling FAILURE", stack, tier)
+			}
+			for _, forbidden := range []string{"snap ", "/snap/", "aws s3 cp", "aws cloudformation", "/latest/amazon-cloudwatch-agent", "pip install"} {
+				if strings.Contains(ud, forbidden) {
+					t.Errorf("%s %s user data still uses %q", stack, tier, forbidden)
+				}
+			}
+			if strings.Contains(ud, "apt_get") != (tier == "WorkerTier") {
+				t.Errorf("%s %s: only workers install packages (ffmpeg); the web image has all it needs", stack, tier)
+			}
+		}
+	}
+}
+
+// GIVEN the worker unit WHEN systemd stops it THEN it waits longer than the
+// worker's own grace period before SIGKILL, so the job in hand can finish.
+func TestWorkerStopTimeoutOutlastsTheShutdownGrace(t *testing.T) {
+	m := regexp.MustCompile(`\nTimeoutStopSec=(\d+)\n`).FindStringSubmatch(userData(t, defaultStack, "WorkerTier"))
+	if m == nil {
+		t.Fatal("the worker unit sets no TimeoutStopSec")
+	}
+	if stop, _ := strconv.Atoi(m[1]); float64(stop) <= nodespec.ShutdownGrace.Seconds() {
+		t.Errorf("TimeoutStopSec=%d s, want more than the worker's ShutdownGrace %s", stop, nodespec.ShutdownGrace)
 	}
 }
 
@@ -549,10 +617,6 @@ func TestAlarmsNotifyTheAlertsTopic(t *testing.T) {
 		what   string
 		expect object
 	}{
-		{"DLQ not empty", object{
-			"MetricName": "ApproximateNumberOfMessagesVisible", "Namespace": "AWS/SQS", "Threshold": 1,
-			"Dimensions": array(object{"Name": "QueueName", "Value": object{"Fn::GetAtt": array(dlqID, "QueueName")}}),
-		}},
 		{"oldest message too old", object{"MetricName": "ApproximateAgeOfOldestMessage", "Threshold": 600}},
 		{"ALB 5xx", object{"MetricName": "HTTPCode_ELB_5XX_Count", "Namespace": "AWS/ApplicationELB"}},
 		{"target 5xx", object{"MetricName": "HTTPCode_Target_5XX_Count", "Namespace": "AWS/ApplicationELB"}},
@@ -563,6 +627,25 @@ func TestAlarmsNotifyTheAlertsTopic(t *testing.T) {
 			tpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), like(c.expect))
 		})
 	}
+	// The workers' sweep receives dead letters and keeps them, so they are
+	// mostly in flight: the alarm counts visible + in flight.
+	dlqMetric := func(id, name string) object {
+		return object{"Id": id, "ReturnData": false, "MetricStat": like(object{"Metric": object{
+			"Namespace": "AWS/SQS", "MetricName": name,
+			"Dimensions": array(object{"Name": "QueueName", "Value": object{"Fn::GetAtt": array(dlqID, "QueueName")}}),
+		}})}
+	}
+	check(t, "alarm: any message in the dead-letter queue, visible or not", func() {
+		tpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), like(object{
+			"Threshold":          1,
+			"ComparisonOperator": "GreaterThanOrEqualToThreshold",
+			"Metrics": assertions.Match_ArrayEquals(&[]any{
+				like(object{"Id": "expr_1", "Expression": "m1 + m2"}),
+				like(dlqMetric("m1", "ApproximateNumberOfMessagesVisible")),
+				like(dlqMetric("m2", "ApproximateNumberOfMessagesNotVisible")),
+			}),
+		}))
+	})
 	check(t, "both Auto Scaling groups report their scaling events to the topic", func() {
 		tpl.ResourcePropertiesCountIs(jsii.String("AWS::AutoScaling::AutoScalingGroup"), object{
 			"NotificationConfigurations": array(like(object{"TopicARN": object{"Ref": topicID}})),
@@ -570,8 +653,8 @@ func TestAlarmsNotifyTheAlertsTopic(t *testing.T) {
 	})
 }
 
-func TestDashboardShowsEverySpecWidget(t *testing.T) {
-	// GIVEN the dashboard body THEN it graphs every metric SPEC §3 lists
+func TestDashboardShowsEveryOperatorWidget(t *testing.T) {
+	// GIVEN the dashboard body THEN it graphs what an operator watches
 	_, dashboard := onlyResource(t, defaultStack, "AWS::CloudWatch::Dashboard", ".")
 	body := flatten(props(dashboard, "DashboardBody"))
 	web, _ := onlyResource(t, defaultStack, "AWS::AutoScaling::AutoScalingGroup", "^WebTierGroup")
@@ -588,7 +671,8 @@ func TestDashboardShowsEverySpecWidget(t *testing.T) {
 		"worker group size":       `"AWS/AutoScaling","GroupInServiceInstances","AutoScalingGroupName","<Ref ` + worker + `>"`,
 		"queue depth":             `"AWS/SQS","ApproximateNumberOfMessagesVisible","QueueName","<GetAtt ` + queue + `.QueueName>"`,
 		"oldest message age":      `"AWS/SQS","ApproximateAgeOfOldestMessage","QueueName","<GetAtt ` + queue + `.QueueName>"`,
-		"backlog per instance":    `"expression":"m1 / m2"`,
+		"backlog per instance":    `"expression":"` + anb.BacklogExpression + `"`,
+		"DLQ visible + in flight": `"expression":"m1 + m2"`,
 		"DLQ depth":               `"QueueName","<GetAtt ` + dlq + `.QueueName>"`,
 		"RDS CPU":                 `"AWS/RDS","CPUUtilization"`,
 		"RDS connections":         `"AWS/RDS","DatabaseConnections"`,
@@ -601,9 +685,9 @@ func TestDashboardShowsEverySpecWidget(t *testing.T) {
 	}
 	check(t, "the processing-time metric comes from the worker's JSON log line", func() {
 		stackTemplate(t, defaultStack).HasResourceProperties(jsii.String("AWS::Logs::MetricFilter"), object{
-			"FilterPattern": `{ ($.msg = "video processed") && ($.seconds >= 0) }`,
+			"FilterPattern": fmt.Sprintf(`{ ($.msg = "%s") && ($.%s >= 0) }`, nodespec.ProcessedLogMessage, nodespec.ProcessedSeconds),
 			"MetricTransformations": array(like(object{
-				"MetricNamespace": "ANB", "MetricName": "ProcessingTime", "MetricValue": "$.seconds", "Unit": "Seconds",
+				"MetricNamespace": "ANB", "MetricName": "ProcessingTime", "MetricValue": "$." + nodespec.ProcessedSeconds, "Unit": "Seconds",
 			})),
 		})
 	})

@@ -34,6 +34,35 @@ func TestBacklogTargetIsAcceptableLatencyOverSecondsPerVideo(t *testing.T) {
 	}
 }
 
+// GIVEN a group's min and max WHEN a deploy replaces its instances THEN the
+// rolling update keeps the minimum in service but always stays below max, as
+// CloudFormation requires, so min == max deploys.
+func TestRollingUpdateKeepsFewerThanMaxInService(t *testing.T) {
+	for _, c := range []struct{ min, max, want float64 }{
+		{2, 3, 2}, {1, 3, 1}, {3, 3, 2}, {1, 1, 0}, {5, 5, 4},
+	} {
+		if got := RollingUpdateMinInService(c.min, c.max); got != c.want {
+			t.Errorf("RollingUpdateMinInService(%g, %g) = %g, want %g", c.min, c.max, got, c.want)
+		}
+	}
+}
+
+// GIVEN an instance type WHEN its architecture is read THEN Graviton types
+// are arm64 and get the arm64 Ubuntu image, every other type amd64.
+func TestArchOfInstanceTypePicksBinaryAndImage(t *testing.T) {
+	for typ, want := range map[string]Arch{
+		"t3.small": AMD64, "c7i.large": AMD64, "c7i-flex.large": AMD64, "c6i.large": AMD64, "g4dn.xlarge": AMD64,
+		"c7g.large": ARM64, "t4g.small": ARM64, "c7gn.large": ARM64, "m7gd.large": ARM64, "c8g.large": ARM64,
+	} {
+		if got := ArchOf(typ); got != want {
+			t.Errorf("ArchOf(%q) = %s, want %s", typ, got, want)
+		}
+		if p := UbuntuAmiParameter(want); !strings.Contains(p, "/24.04/stable/current/"+string(want)+"/") {
+			t.Errorf("UbuntuAmiParameter(%s) = %s", want, p)
+		}
+	}
+}
+
 func TestFeatureFlagsTurnOnWhatThisCodeReliesOn(t *testing.T) {
 	for _, flag := range []string{
 		"@aws-cdk/core:validateAgainstDefaultRules",
@@ -63,7 +92,11 @@ func TestNewReleaseRequiresBuiltBinaries(t *testing.T) {
 func TestWorkerTierTracksTheBacklogTargetItsPropsGive(t *testing.T) {
 	dir := t.TempDir()
 	for _, name := range []string{AppBinary, WorkerBinary} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(name), 0o755); err != nil {
+		path := BinaryPath(dir, AMD64, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(name), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -76,6 +109,7 @@ func TestWorkerTierTracksTheBacklogTargetItsPropsGive(t *testing.T) {
 		Network:           network,
 		Bucket:            NewStorage(stack, "Storage", nil).Bucket(),
 		Queue:             queue.Queue(),
+		DeadLetterQueue:   queue.DeadLetterQueue(),
 		Database:          database,
 		Binary:            NewRelease(stack, "Release", &ReleaseProps{Dir: dir}).Worker(),
 		NotificationTopic: NewAlerts(stack, "Alerts", nil).Topic(),

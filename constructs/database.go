@@ -106,7 +106,10 @@ func NewDatabase(scope cdkconstructs.Construct, id string, props *DatabaseProps)
 	})
 	instance := awsrds.NewDatabaseInstance(this, jsii.String("Postgres"), &awsrds.DatabaseInstanceProps{
 		Engine: awsrds.DatabaseInstanceEngine_Postgres(&awsrds.PostgresInstanceEngineProps{
-			Version: awsrds.PostgresEngineVersion_VER_17(),
+			// A full version: RDS retires minor versions for new instances, and
+			// the bare major leaves the choice to whatever RDS defaults to that
+			// day. AutoMinorVersionUpgrade moves the instance on from here.
+			Version: awsrds.PostgresEngineVersion_VER_17_9(),
 		}),
 		InstanceType:            awsec2.NewInstanceType(jsii.String(strings.TrimPrefix(p.InstanceClass, "db."))),
 		Vpc:                     p.Vpc,

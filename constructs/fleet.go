@@ -3,6 +3,7 @@ package constructs
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"strings"
 	"text/template"
 
@@ -16,21 +17,31 @@ import (
 	cdkconstructs "github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/anb/risingstars/app/nodespec"
 )
 
 // UbuntuAmiParameter is Canonical's public SSM parameter for the current Ubuntu
-// 24.04 LTS amd64 gp3 AMI. Why Ubuntu: `apt-get install ffmpeg` works (Amazon
-// Linux 2023 has no ffmpeg package), the SSM agent is preinstalled (Session
-// Manager with no SSH key), it is supported until 2029, and a public parameter
-// resolves at deploy time, so synth needs no AWS account or AMI lookup.
-const UbuntuAmiParameter = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
+// 24.04 LTS gp3 AMI of an architecture. Why Ubuntu: `apt-get install ffmpeg`
+// works (Amazon Linux 2023 has no ffmpeg package), the SSM agent is
+// preinstalled (Session Manager with no SSH key), it is supported until 2029,
+// and a public parameter resolves at deploy time, so synth needs no AWS
+// account or AMI lookup.
+func UbuntuAmiParameter(arch Arch) string {
+	return "/aws/service/canonical/ubuntu/server/24.04/stable/current/" + string(arch) + "/hvm/ebs-gp3/ami-id"
+}
 
-// DefaultMachineImage is the Ubuntu 24.04 image both tiers run by default.
-func DefaultMachineImage() awsec2.IMachineImage {
-	return awsec2.MachineImage_FromSsmParameter(jsii.String(UbuntuAmiParameter), &awsec2.SsmParameterImageOptions{
+// MachineImage is the Ubuntu 24.04 image of an architecture.
+func MachineImage(arch Arch) awsec2.IMachineImage {
+	return awsec2.MachineImage_FromSsmParameter(jsii.String(UbuntuAmiParameter(arch)), &awsec2.SsmParameterImageOptions{
 		Os: awsec2.OperatingSystemType_LINUX,
 	})
 }
+
+// CloudWatchAgentVersion is the CloudWatch agent release the nodes install
+// (a fixed download, never "latest": every node of a deploy runs the same
+// agent, and a new agent release cannot break boot). Bump it deliberately.
+const CloudWatchAgentVersion = "1.300072.0b1766"
 
 // fleetProps is what the web and worker tiers have in common: an Auto Scaling
 // group of identical Ubuntu instances that each run one of the binaries under
@@ -40,14 +51,13 @@ type fleetProps struct {
 	vpc           awsec2.IVpc
 	subnets       *awsec2.SubnetSelection
 	securityGroup awsec2.ISecurityGroup
-	instanceType  awsec2.InstanceType
-	machineImage  awsec2.IMachineImage
+	instanceType  awsec2.InstanceType // its architecture picks the AMI and the agent build
 	rootVolumeGiB float64
-	binary        awss3assets.Asset
-	env           [][2]string // written to /etc/anb/<role>.env in this order
-	packages      []string    // apt packages beyond the base set
-	unitExtra     string      // extra [Service] lines of the systemd unit
-	readiness     string      // bash that succeeds once the service is ready
+	binary        awss3assets.Asset // built for the instance type's architecture
+	env           []nodespec.Var    // written to /etc/anb/<role>.env in this order
+	packages      []string          // apt packages the image lacks
+	unitExtra     string            // extra [Service] lines of the systemd unit
+	readiness     string            // bash that succeeds once the service is ready
 	minCapacity   float64
 	maxCapacity   float64
 	healthChecks  awsautoscaling.HealthChecks
@@ -57,13 +67,26 @@ type fleetProps struct {
 }
 
 type fleet struct {
-	group    awsautoscaling.AutoScalingGroup
-	role     awsiam.Role
-	logGroup awslogs.LogGroup
+	group          awsautoscaling.AutoScalingGroup
+	role           awsiam.Role
+	logGroup       awslogs.LogGroup
+	launchTemplate awsec2.LaunchTemplate
+}
+
+// RollingUpdateMinInService is how many instances a deploy keeps in service
+// while it replaces them one at a time: the group's minimum, but always below
+// its maximum, which CloudFormation requires (so min == max deploys too; with
+// a single instance that means a short gap while it is replaced).
+func RollingUpdateMinInService(minCapacity, maxCapacity float64) float64 {
+	return math.Max(0, math.Min(minCapacity, maxCapacity-1))
 }
 
 // newFleet builds the role, log group, launch template and group of one tier.
 func newFleet(this cdkconstructs.Construct, p fleetProps) *fleet {
+	arch := AMD64
+	if p.instanceType.Architecture() == awsec2.InstanceArchitecture_ARM_64 {
+		arch = ARM64
+	}
 	logGroup := awslogs.NewLogGroup(this, jsii.String("Logs"), &awslogs.LogGroupProps{
 		Retention: p.logRetention,
 	})
@@ -95,12 +118,15 @@ func newFleet(this cdkconstructs.Construct, p fleetProps) *fleet {
 	userData := awsec2.UserData_ForLinux(&awsec2.LinuxUserDataOptions{Shebang: jsii.String("#!/bin/bash")})
 	launchTemplate := awsec2.NewLaunchTemplate(this, jsii.String("LaunchTemplate"), &awsec2.LaunchTemplateProps{
 		InstanceType:            p.instanceType,
-		MachineImage:            p.machineImage,
+		MachineImage:            MachineImage(arch),
 		UserData:                userData,
 		Role:                    role,
 		SecurityGroup:           p.securityGroup,
 		RequireImdsv2:           jsii.Bool(true),
 		HttpPutResponseHopLimit: jsii.Number(1),
+		// The worker reads its group's name from its instance tags
+		// (aws:autoscaling:groupName) to complete the lifecycle hook.
+		InstanceMetadataTags: jsii.Bool(true),
 		// One-minute EC2 metrics make CPU target tracking react in minutes, not tens of minutes.
 		DetailedMonitoring: jsii.Bool(true),
 		BlockDevices: &[]*awsec2.BlockDevice{{
@@ -130,70 +156,109 @@ func newFleet(this cdkconstructs.Construct, p fleetProps) *fleet {
 		Signals: awsautoscaling.Signals_WaitForMinCapacity(&awsautoscaling.SignalsOptions{Timeout: p.bootTimeout}),
 		UpdatePolicy: awsautoscaling.UpdatePolicy_RollingUpdate(&awsautoscaling.RollingUpdateOptions{
 			MaxBatchSize:          jsii.Number(1),
-			MinInstancesInService: jsii.Number(p.minCapacity),
+			MinInstancesInService: jsii.Number(RollingUpdateMinInService(p.minCapacity, p.maxCapacity)),
 			PauseTime:             p.bootTimeout,
 		}),
 	})
 	// Instances fetch packages at boot: start them only once the NAT routes exist.
 	group.Node().AddDependency(p.vpc.SelectSubnets(p.subnets).InternetConnectivityEstablished)
 
-	stack := awscdk.Stack_Of(this)
 	userData.AddCommands(renderBootScript(bootScript{
-		Role:        p.role,
-		Region:      *awscdk.Aws_REGION(),
-		URLSuffix:   *awscdk.Aws_URL_SUFFIX(),
-		StackName:   *awscdk.Aws_STACK_NAME(),
-		LogicalID:   *stack.GetLogicalId(group.Node().DefaultChild().(awscdk.CfnElement)),
-		BinaryURL:   *p.binary.S3ObjectUrl(),
-		LogGroup:    *logGroup.LogGroupName(),
-		Packages:    strings.Join(append([]string{"ca-certificates", "curl", "logrotate"}, p.packages...), " "),
-		Env:         p.env,
-		UnitExtra:   p.unitExtra,
-		Readiness:   p.readiness,
-		Description: "ANB Rising Stars " + p.role,
+		Role:         p.role,
+		Arch:         string(arch),
+		Region:       *awscdk.Aws_REGION(),
+		URLSuffix:    *awscdk.Aws_URL_SUFFIX(),
+		StackName:    *awscdk.Aws_STACK_NAME(),
+		LogicalID:    logicalIDOf(group),
+		BinaryBucket: *p.binary.S3BucketName(),
+		BinaryKey:    *p.binary.S3ObjectKey(),
+		AgentVersion: CloudWatchAgentVersion,
+		LogGroup:     *logGroup.LogGroupName(),
+		Packages:     strings.Join(p.packages, " "),
+		Env:          nodespec.Environ(p.env),
+		StateDir:     stateDirectory(),
+		UnitExtra:    p.unitExtra,
+		Readiness:    p.readiness,
+		Description:  "ANB Rising Stars " + p.role,
 	}))
-	return &fleet{group: group, role: role, logGroup: logGroup}
+	return &fleet{group: group, role: role, logGroup: logGroup, launchTemplate: launchTemplate}
+}
+
+// stateDirectory is the systemd StateDirectory= that gives the service
+// nodespec.DataDir (systemd creates it under /var/lib, owned by the service).
+func stateDirectory() string {
+	const base = "/var/lib/"
+	if !strings.HasPrefix(nodespec.DataDir, base) {
+		panic("nodespec.DataDir must be under " + base + " to be a systemd StateDirectory, got " + nodespec.DataDir)
+	}
+	return strings.TrimPrefix(nodespec.DataDir, base)
 }
 
 type bootScript struct {
-	Role, Region, URLSuffix, StackName, LogicalID, BinaryURL, LogGroup, Packages string
-	Env                                                                          [][2]string
-	UnitExtra, Readiness, Description                                            string
+	Role, Arch, Region, URLSuffix, StackName, LogicalID string
+	BinaryBucket, BinaryKey, AgentVersion, LogGroup     string
+	Packages                                            string
+	Env                                                 []string
+	StateDir, UnitExtra, Readiness, Description         string
 }
 
 // The user data of both tiers. Values are CloudFormation tokens (names, URLs,
 // ARNs), never secret values: the binaries fetch those from Secrets Manager.
+// It needs nothing the Ubuntu image lacks to talk to AWS: curl signs the
+// CloudFormation and S3 calls itself (--aws-sigv4) with the instance role's
+// IMDSv2 credentials, so a failure on any line, even the first, signals
+// FAILURE at once instead of leaving CloudFormation waiting for the timeout.
 var bootTemplate = template.Must(template.New("boot").Parse(`# {{.Description}} node bootstrap, generated by constructs/fleet.go; runs once at first boot.
 set -euo pipefail
-export DEBIAN_FRONTEND=noninteractive
 REGION='{{.Region}}'
-INSTANCE_ID="$(cat /var/lib/cloud/data/instance-id)"
+URL_SUFFIX='{{.URLSuffix}}'
+
+# imds PATH reads instance metadata with an IMDSv2 session token.
+imds() {
+  local token
+  token=$(curl -fsS --retry 5 --retry-connrefused -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' \
+    http://169.254.169.254/latest/api/token)
+  curl -fsS --retry 5 -H "X-aws-ec2-metadata-token: $token" "http://169.254.169.254/latest/$1"
+}
+
+# aws_api SERVICE URL [CURL ARGS...] calls an AWS API signed with the instance
+# role's temporary credentials, passed to curl on stdin, never on its command line.
+aws_api() {
+  local service=$1 url=$2 role
+  shift 2
+  role=$(imds meta-data/iam/security-credentials/)
+  imds "meta-data/iam/security-credentials/$role" |
+    python3 -c 'import json, sys; c = json.load(sys.stdin); print("user = \"%s:%s\"\nheader = \"X-Amz-Security-Token: %s\"" % (c["AccessKeyId"], c["SecretAccessKey"], c["Token"]))' |
+    curl -fsS --retry 5 --config - --aws-sigv4 "aws:amz:$REGION:$service" "$@" "$url"
+}
 
 # Tell CloudFormation whether this instance came up (creation policy, rolling
 # update). Outside a deployment there is nothing to signal and the call fails
 # harmlessly.
 signal() {
-  /snap/bin/aws cloudformation signal-resource --region "$REGION" --stack-name '{{.StackName}}' \
-    --logical-resource-id '{{.LogicalID}}' --unique-id "$INSTANCE_ID" --status "$1" || true
+  aws_api cloudformation "https://cloudformation.$REGION.$URL_SUFFIX/" -o /dev/null \
+    --data-urlencode Action=SignalResource --data-urlencode Version=2010-05-15 \
+    --data-urlencode 'StackName={{.StackName}}' --data-urlencode 'LogicalResourceId={{.LogicalID}}' \
+    --data-urlencode "UniqueId=$(imds meta-data/instance-id)" --data-urlencode "Status=$1" || true
 }
-trap 'rc=$?; [ "$rc" -eq 0 ] || signal FAILURE' EXIT
-retry() {
-  for _ in 1 2 3 4 5; do "$@" && return 0; sleep 10; done
-  "$@"
-}
-
+trap 'if [ "$?" -ne 0 ]; then signal FAILURE; fi' EXIT
+{{if .Packages}}
+export DEBIAN_FRONTEND=noninteractive
 # unattended-upgrades may hold the dpkg lock at first boot: wait for it.
 apt_get() { apt-get -o DPkg::Lock::Timeout=600 -q "$@"; }
+retry() {
+  for _ in 1 2 3 4; do "$@" && return 0; sleep 10; done
+  "$@"
+}
 retry apt_get update
 retry apt_get install -y --no-install-recommends {{.Packages}}
-snap wait system seed.loaded
-retry snap install aws-cli --classic
-
+{{end}}
 # Logs: the service writes /var/log/anb/{{.Role}}.log; the CloudWatch agent ships it
 # and the boot log to the tier's log group, one stream per instance.
-curl -fsSL --retry 5 -o /tmp/amazon-cloudwatch-agent.deb \
-  "https://amazoncloudwatch-agent-$REGION.s3.$REGION.{{.URLSuffix}}/ubuntu/amd64/latest/amazon-cloudwatch-agent.deb"
+curl -fsS --retry 5 -o /tmp/amazon-cloudwatch-agent.deb \
+  'https://amazoncloudwatch-agent.s3.amazonaws.com/ubuntu/{{.Arch}}/{{.AgentVersion}}/amazon-cloudwatch-agent.deb'
 dpkg -i -E /tmp/amazon-cloudwatch-agent.deb
+rm /tmp/amazon-cloudwatch-agent.deb
 install -d -m 0755 /var/log/anb
 cat > /opt/aws/amazon-cloudwatch-agent/etc/anb.json <<'JSON'
 {
@@ -218,12 +283,13 @@ cat > /etc/logrotate.d/anb <<'ROTATE'
 ROTATE
 
 # The binary of this module, built during synth and shipped as a CDK asset.
-retry /snap/bin/aws s3 cp --region "$REGION" --only-show-errors '{{.BinaryURL}}' /usr/local/bin/anb-{{.Role}}
+aws_api s3 'https://{{.BinaryBucket}}.s3.'"$REGION.$URL_SUFFIX"'/{{.BinaryKey}}' \
+  -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -o /usr/local/bin/anb-{{.Role}}
 chmod 0755 /usr/local/bin/anb-{{.Role}}
 
 install -d -m 0755 /etc/anb
 cat > /etc/anb/{{.Role}}.env <<'ENV'
-{{range .Env}}{{index . 0}}={{index . 1}}
+{{range .Env}}{{.}}
 {{end}}ENV
 
 cat > /etc/systemd/system/anb-{{.Role}}.service <<'UNIT'
@@ -238,7 +304,7 @@ ExecStart=/usr/local/bin/anb-{{.Role}}
 Restart=always
 RestartSec=3
 DynamicUser=yes
-StateDirectory=anb
+StateDirectory={{.StateDir}}
 StandardOutput=append:/var/log/anb/{{.Role}}.log
 StandardError=append:/var/log/anb/{{.Role}}.log
 NoNewPrivileges=yes

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	cdkconstructs "github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/anb/risingstars/app/nodespec"
 )
 
 // AlertsProps configures where alarms and Auto Scaling events go.
@@ -79,7 +81,7 @@ type ObservabilityProps struct {
 	Http5xxThreshold float64
 }
 
-// Observability is the CloudWatch dashboard and the alarms of SPEC §3.
+// Observability is the CloudWatch dashboard and the alarms of the deployment.
 type Observability interface {
 	cdkconstructs.Construct
 	Dashboard() awscloudwatch.Dashboard
@@ -177,13 +179,23 @@ func NewObservability(scope cdkconstructs.Construct, id string, props *Observabi
 		}, []awscloudwatch.IMetric{cpu(workerGroup, "Worker CPU %")}),
 		graph("Backlog per instance (scaling metric)", []awscloudwatch.IMetric{p.Worker.BacklogPerInstance()}, nil),
 	)
+	// Every message of the dead-letter queue: the workers' sweep receives
+	// them (to mark their videos failed) and keeps them, so most of the time
+	// they are in flight, not visible.
+	deadLetters := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+		Expression: jsii.String("m1 + m2"),
+		Label:      jsii.String("Dead-letter queue (visible + in flight)"),
+		UsingMetrics: &map[string]awscloudwatch.IMetric{
+			"m1": dlq.MetricApproximateNumberOfMessagesVisible(opts("Maximum", "", minute)),
+			"m2": dlq.MetricApproximateNumberOfMessagesNotVisible(opts("Maximum", "", minute)),
+		},
+		Period: minute,
+	})
 	dashboard.AddWidgets(
 		graph("Queue depth", []awscloudwatch.IMetric{
 			queue.MetricApproximateNumberOfMessagesVisible(opts("Maximum", "Visible", minute)),
 			queue.MetricApproximateNumberOfMessagesNotVisible(opts("Maximum", "In flight", minute)),
-		}, []awscloudwatch.IMetric{
-			dlq.MetricApproximateNumberOfMessagesVisible(opts("Maximum", "Dead-letter queue", minute)),
-		}),
+		}, []awscloudwatch.IMetric{deadLetters}),
 		graph("Oldest message age (s)", []awscloudwatch.IMetric{
 			queue.MetricApproximateAgeOfOldestMessage(opts("Maximum", "Oldest message", minute)),
 		}, nil),
@@ -215,9 +227,9 @@ func NewObservability(scope cdkconstructs.Construct, id string, props *Observabi
 		alarms = append(alarms, a)
 	}
 	alarm("DeadLetterQueueNotEmpty",
-		"A video task failed 3 times and is in the dead-letter queue; its video is marked failed.",
-		dlq.MetricApproximateNumberOfMessagesVisible(opts("Maximum", "", minute)),
-		1, awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 1)
+		fmt.Sprintf("A video task is in the dead-letter queue (%d failed attempts, or a crash loop of %d receives); the workers mark its video failed.",
+			nodespec.MaxProcessingAttempts, nodespec.QueueMaxReceiveCount),
+		deadLetters, 1, awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 1)
 	alarm("OldestMessageTooOld",
 		fmt.Sprintf("A video has waited more than %g minutes for a worker.", *p.OldestMessageAge.ToMinutes(nil)),
 		queue.MetricApproximateAgeOfOldestMessage(opts("Maximum", "", minute)),
@@ -231,7 +243,7 @@ func NewObservability(scope cdkconstructs.Construct, id string, props *Observabi
 		alb.HttpCodeTarget(awselasticloadbalancingv2.HttpCodeTarget_TARGET_5XX_COUNT, opts("Sum", "", fiveMinutes)),
 		p.Http5xxThreshold, awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 1)
 	alarm("UnhealthyHosts",
-		"A web instance has failed its /health check for 3 minutes.",
+		"A web instance has failed its "+nodespec.LivenessPath+" check for 3 minutes.",
 		tg.UnhealthyHostCount(opts("Maximum", "", minute)),
 		1, awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 3)
 	alarm("DatabaseCpuHigh",

@@ -5,21 +5,25 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	cdkconstructs "github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/anb/risingstars/app/nodespec"
 )
 
 // TaskQueueProps configures the processing queue. Zero values mean the default.
 type TaskQueueProps struct {
-	// MaxReceiveCount is how many deliveries a task gets before it moves to the
-	// dead-letter queue. Default 3 (SPEC §2: after 3 failed attempts).
+	// MaxReceiveCount is how many deliveries a task gets before SQS moves it
+	// to the dead-letter queue. Default nodespec.QueueMaxReceiveCount: a
+	// crash-loop backstop; the worker dead-letters a video itself after
+	// nodespec.MaxProcessingAttempts real failures, and interruptions
+	// (scale-in, deploys) never come near it.
 	MaxReceiveCount float64
-	// VisibilityTimeout is the initial lease of a received task; the worker keeps
-	// extending it during long jobs. Default 5 minutes, so a task held by a
-	// worker that died is visible again within 5 minutes.
+	// VisibilityTimeout is the queue's default lease of a received task.
+	// Default nodespec.Visibility, what the worker asks for and renews.
 	VisibilityTimeout awscdk.Duration
 	// Retention of tasks in both queues. Default 14 days (the maximum), so no
 	// upload is lost while the worker tier is broken for a long weekend.
 	Retention awscdk.Duration
-	// ReceiveWaitTime enables long polling. Default 20 seconds (the maximum).
+	// ReceiveWaitTime enables long polling. Default nodespec.LongPollSeconds.
 	ReceiveWaitTime awscdk.Duration
 }
 
@@ -42,16 +46,16 @@ func NewTaskQueue(scope cdkconstructs.Construct, id string, props *TaskQueueProp
 		p = *props
 	}
 	if p.MaxReceiveCount == 0 {
-		p.MaxReceiveCount = 3
+		p.MaxReceiveCount = nodespec.QueueMaxReceiveCount
 	}
 	if p.VisibilityTimeout == nil {
-		p.VisibilityTimeout = awscdk.Duration_Minutes(jsii.Number(5))
+		p.VisibilityTimeout = awscdk.Duration_Seconds(jsii.Number(nodespec.Visibility.Seconds()))
 	}
 	if p.Retention == nil {
 		p.Retention = awscdk.Duration_Days(jsii.Number(14))
 	}
 	if p.ReceiveWaitTime == nil {
-		p.ReceiveWaitTime = awscdk.Duration_Seconds(jsii.Number(20))
+		p.ReceiveWaitTime = awscdk.Duration_Seconds(jsii.Number(nodespec.LongPollSeconds))
 	}
 
 	this := &taskQueue{}

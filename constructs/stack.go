@@ -1,6 +1,7 @@
 package constructs
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -8,19 +9,22 @@ import (
 	cdkconstructs "github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/anb/risingstars/app/nodespec"
 )
 
 // StackProps configures the whole deployment. Zero values mean the documented
-// default, which is what SPEC §3 asks for.
+// default.
 type StackProps struct {
 	awscdk.StackProps
 
-	// BinariesDir holds the linux/amd64 "app" and "worker" executables
-	// (BuildBinaries writes them). Required.
+	// BinariesDir holds the "app" and "worker" executables, each built for
+	// its tier's architecture (BuildBinaries with BinaryArchs). Required.
 	BinariesDir string
 
-	// InstanceType of both tiers. Default "t3.small" (2 vCPU, 2 GiB).
-	InstanceType string
+	// WebInstanceType and WorkerInstanceType. Defaults DefaultWebInstanceType
+	// and DefaultWorkerInstanceType. A Graviton type runs arm64.
+	WebInstanceType, WorkerInstanceType string
 	// Web tier size. Defaults 2 and 3.
 	WebMinCapacity, WebMaxCapacity float64
 	// Worker tier size. Defaults 1 and 3.
@@ -40,8 +44,12 @@ type StackProps struct {
 	// secret stay, the database is deletion-protected and leaves a final
 	// snapshot. DESTROY removes all of it with the stack.
 	RemovalPolicy awscdk.RemovalPolicy
-	// AlarmEmail subscribed to the alerts topic. Optional.
+	// AlarmEmail subscribed to the alerts topic. Without it (and without
+	// NoAlarmSubscriber) synthesis warns that alarms notify nobody.
 	AlarmEmail string
+	// NoAlarmSubscriber says that no subscriber is a conscious choice
+	// (subscribed outside this stack, or a throwaway environment).
+	NoAlarmSubscriber bool
 	// CertificateArn of an ACM certificate for HTTPS. Optional.
 	CertificateArn string
 }
@@ -69,20 +77,43 @@ type stack struct {
 	observability Observability
 }
 
-// NewStack composes the constructs into the SPEC §3 deployment.
+// BinaryArchs is what BuildBinaries must build for these props: each
+// executable for the architecture of its tier's instance type.
+func (p *StackProps) BinaryArchs() map[string]Arch {
+	return map[string]Arch{
+		AppBinary:    ArchOf(orDefault(p.WebInstanceType, DefaultWebInstanceType)),
+		WorkerBinary: ArchOf(orDefault(p.WorkerInstanceType, DefaultWorkerInstanceType)),
+	}
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// NewStack composes the constructs into the whole deployment.
 func NewStack(scope cdkconstructs.Construct, id string, props *StackProps) Stack {
 	p := *props
-	if p.InstanceType == "" {
-		p.InstanceType = "t3.small"
-	}
+	p.WebInstanceType = orDefault(p.WebInstanceType, DefaultWebInstanceType)
+	p.WorkerInstanceType = orDefault(p.WorkerInstanceType, DefaultWorkerInstanceType)
 	if p.Description == nil {
-		p.Description = jsii.String("ANB Rising Stars Showcase: API, video workers, PostgreSQL, S3, SQS (SPEC section 3)")
+		p.Description = jsii.String("ANB Rising Stars Showcase: API, video workers, PostgreSQL, S3, SQS")
 	}
 	s := &stack{}
 	awscdk.NewStack_Override(s, scope, jsii.String(id), &p.StackProps)
-	awscdk.Tags_Of(s).Add(jsii.String("project"), jsii.String("anb-rising-stars"), nil)
-	instanceType := awsec2.NewInstanceType(jsii.String(p.InstanceType))
-	image := DefaultMachineImage()
+	awscdk.Tags_Of(s).Add(jsii.String("project"), jsii.String("anb-rising-stars"), &awscdk.TagProps{
+		// CloudFormation accepts Tags on these two, but cfn-lint's schemas do
+		// not know it yet; a cost tag on a free listener and a dashboard is
+		// worth less than keeping E3002 (unknown property) on for the rest.
+		ExcludeResourceTypes: jsii.Strings("AWS::ElasticLoadBalancingV2::Listener", "AWS::CloudWatch::Dashboard"),
+	})
+	if p.AlarmEmail == "" && !p.NoAlarmSubscriber {
+		awscdk.Annotations_Of(s).AddWarningV2(jsii.String("anb:noAlarmSubscriber"), jsii.String(
+			"No alarmEmail: the alarms notify an SNS topic nobody subscribes to. Give -c alarmEmail=you@example.com, or -c alarmEmail=none to say this is intended."), nil)
+	}
+	archs := p.BinaryArchs()
 
 	network := NewNetwork(s, "Network", &NetworkProps{NatGateways: p.NatGateways})
 	storage := NewStorage(s, "Storage", &StorageProps{RemovalPolicy: p.RemovalPolicy})
@@ -94,7 +125,7 @@ func NewStack(scope cdkconstructs.Construct, id string, props *StackProps) Stack
 		MultiAz:       p.MultiAzDatabase,
 		RemovalPolicy: p.RemovalPolicy,
 	})
-	release := NewRelease(s, "Release", &ReleaseProps{Dir: p.BinariesDir})
+	release := NewRelease(s, "Release", &ReleaseProps{Dir: p.BinariesDir, AppArch: archs[AppBinary], WorkerArch: archs[WorkerBinary]})
 	alerts := NewAlerts(s, "Alerts", &AlertsProps{Email: p.AlarmEmail})
 	web := NewWebTier(s, "WebTier", &WebTierProps{
 		Network:           network,
@@ -104,8 +135,7 @@ func NewStack(scope cdkconstructs.Construct, id string, props *StackProps) Stack
 		Binary:            release.App(),
 		AccessLogsBucket:  storage.LogsBucket(),
 		NotificationTopic: alerts.Topic(),
-		InstanceType:      instanceType,
-		MachineImage:      image,
+		InstanceType:      awsec2.NewInstanceType(jsii.String(p.WebInstanceType)),
 		MinCapacity:       p.WebMinCapacity,
 		MaxCapacity:       p.WebMaxCapacity,
 		CertificateArn:    p.CertificateArn,
@@ -114,11 +144,11 @@ func NewStack(scope cdkconstructs.Construct, id string, props *StackProps) Stack
 		Network:           network,
 		Bucket:            storage.Bucket(),
 		Queue:             queue.Queue(),
+		DeadLetterQueue:   queue.DeadLetterQueue(),
 		Database:          database,
 		Binary:            release.Worker(),
 		NotificationTopic: alerts.Topic(),
-		InstanceType:      instanceType,
-		MachineImage:      image,
+		InstanceType:      awsec2.NewInstanceType(jsii.String(p.WorkerInstanceType)),
 		MinCapacity:       p.WorkerMinCapacity,
 		MaxCapacity:       p.WorkerMaxCapacity,
 		BacklogTarget:     p.BacklogTarget,
@@ -142,7 +172,8 @@ func NewStack(scope cdkconstructs.Construct, id string, props *StackProps) Stack
 	output("SiteUrl", *web.SiteURL(), "The web page and REST API (ALB)")
 	output("BucketName", *storage.Bucket().BucketName(), "S3 bucket of originals, processed videos and posters")
 	output("QueueUrl", *queue.Queue().QueueUrl(), "SQS queue of video tasks")
-	output("DeadLetterQueueUrl", *queue.DeadLetterQueue().QueueUrl(), "SQS dead-letter queue (tasks that failed 3 times)")
+	output("DeadLetterQueueUrl", *queue.DeadLetterQueue().QueueUrl(),
+		fmt.Sprintf("SQS dead-letter queue (videos that failed %d times; their videos are marked failed)", nodespec.MaxProcessingAttempts))
 	output("DatabaseEndpoint", *database.Instance().DbInstanceEndpointAddress(), "PostgreSQL endpoint (private)")
 	output("DatabaseSecretArn", *database.Secret().SecretArn(), "Secrets Manager secret with the database credentials")
 	output("DashboardUrl", *obs.DashboardURL(), "CloudWatch dashboard")

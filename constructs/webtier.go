@@ -2,6 +2,7 @@ package constructs
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsautoscaling"
@@ -17,6 +18,8 @@ import (
 	cdkconstructs "github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/anb/risingstars/app/nodespec"
 )
 
 // WebTierProps configures the load balancer and the API instances. Zero values
@@ -31,16 +34,15 @@ type WebTierProps struct {
 	AccessLogsBucket  awss3.IBucket     // ALB access logs
 	NotificationTopic awssns.ITopic     // Auto Scaling events
 
-	// InstanceType. Default t3.small (2 vCPU, 2 GiB).
+	// InstanceType. Default DefaultWebInstanceType. A Graviton type (t4g,
+	// c7g...) runs the arm64 Ubuntu image; Binary must be built for it.
 	InstanceType awsec2.InstanceType
-	// MachineImage. Default DefaultMachineImage() (Ubuntu 24.04).
-	MachineImage awsec2.IMachineImage
 	// RootVolumeGiB of the encrypted gp3 root volume. Default 30.
 	RootVolumeGiB float64
 	// MinCapacity and MaxCapacity of the group. Defaults 2 (one per AZ, so one
 	// instance or AZ can fail) and 3.
 	MinCapacity, MaxCapacity float64
-	// AppPort the API listens on (ANB_ADDR). Default 8080.
+	// AppPort the API listens on (ANB_ADDR). Default nodespec.Port.
 	AppPort float64
 	// CertificateArn of an ACM certificate. When set, the ALB serves HTTPS on
 	// 443 and redirects HTTP to it; otherwise it serves HTTP on 80.
@@ -89,10 +91,7 @@ type webTier struct {
 func NewWebTier(scope cdkconstructs.Construct, id string, props *WebTierProps) WebTier {
 	p := *props
 	if p.InstanceType == nil {
-		p.InstanceType = awsec2.NewInstanceType(jsii.String("t3.small"))
-	}
-	if p.MachineImage == nil {
-		p.MachineImage = DefaultMachineImage()
+		p.InstanceType = awsec2.NewInstanceType(jsii.String(DefaultWebInstanceType))
 	}
 	if p.RootVolumeGiB == 0 {
 		p.RootVolumeGiB = 30
@@ -104,7 +103,7 @@ func NewWebTier(scope cdkconstructs.Construct, id string, props *WebTierProps) W
 		p.MaxCapacity = 3
 	}
 	if p.AppPort == 0 {
-		p.AppPort = 8080
+		p.AppPort = nodespec.Port
 	}
 	if p.IdleTimeout == nil {
 		p.IdleTimeout = awscdk.Duration_Seconds(jsii.Number(300))
@@ -204,28 +203,31 @@ func NewWebTier(scope cdkconstructs.Construct, id string, props *WebTierProps) W
 		subnets:       p.Network.PrivateSubnets(),
 		securityGroup: sg,
 		instanceType:  p.InstanceType,
-		machineImage:  p.MachineImage,
 		rootVolumeGiB: p.RootVolumeGiB,
 		binary:        p.Binary,
-		env: [][2]string{
-			{"ANB_ADDR", ":" + port},
-			{"ANB_DATA_DIR", "/var/lib/anb"},
-			{"ANB_WORKERS", "0"},
-			{"ANB_STORAGE", "s3"},
-			{"ANB_S3_BUCKET", *p.Bucket.BucketName()},
-			{"ANB_QUEUE", "sqs"},
-			{"ANB_SQS_QUEUE_URL", *p.Queue.QueueUrl()},
-			{"ANB_DB_SECRET_ARN", *p.Database.Secret().SecretArn()},
-			{"ANB_JWT_SECRET_ARN", *jwt.SecretArn()},
-			{"AWS_REGION", *awscdk.Aws_REGION()},
-		},
-		unitExtra: "TimeoutStopSec=30\n",
-		readiness: `# Ready when /health answers 200 (it checks the database).
+		env: nodespec.WebEnv(nodespec.Resources{
+			Region:       *awscdk.Aws_REGION(),
+			Bucket:       *p.Bucket.BucketName(),
+			QueueURL:     *p.Queue.QueueUrl(),
+			DBSecretARN:  *p.Database.Secret().SecretArn(),
+			JWTSecretARN: *jwt.SecretArn(),
+			Port:         int(p.AppPort),
+		}),
+		// Longer than the target group's deregistration delay, so requests
+		// in flight finish.
+		unitExtra: fmt.Sprintf("TimeoutStopSec=%g\n", (webDeregistrationDelay + 5*time.Second).Seconds()),
+		// Boot waits for the deep check: a deploy goes on only with a node
+		// that reached the database with its secret and migrations, so a
+		// build or configuration that cannot serve rolls back. Once in
+		// service, the load balancer and the group probe the shallow
+		// nodespec.LivenessPath, so a database outage replaces no node.
+		readiness: `# Ready when ` + nodespec.ReadinessPath + ` answers 200 (the service and its database).
+ready() { curl -fsS -o /dev/null http://127.0.0.1:` + port + nodespec.ReadinessPath + `; }
 for _ in $(seq 1 60); do
-  curl -fsS -o /dev/null http://127.0.0.1:` + port + `/health && break
+  ready && break
   sleep 5
 done
-curl -fsS -o /dev/null http://127.0.0.1:` + port + `/health`,
+ready`,
 		minCapacity: p.MinCapacity,
 		maxCapacity: p.MaxCapacity,
 		healthChecks: awsautoscaling.HealthChecks_WithAdditionalChecks(&awsautoscaling.AdditionalHealthChecksOptions{
@@ -264,9 +266,13 @@ curl -fsS -o /dev/null http://127.0.0.1:` + port + `/health`,
 		Port:                jsii.Number(p.AppPort),
 		Protocol:            awselasticloadbalancingv2.ApplicationProtocol_HTTP,
 		Targets:             &[]awselasticloadbalancingv2.IApplicationLoadBalancerTarget{f.group},
-		DeregistrationDelay: awscdk.Duration_Seconds(jsii.Number(30)),
+		DeregistrationDelay: awscdk.Duration_Seconds(jsii.Number(webDeregistrationDelay.Seconds())),
+		// The liveness path answers while the process serves HTTP, whatever
+		// the database's state: a database failover takes no node out of
+		// rotation and (ELB health checks) replaces none; a hung or dead
+		// process is replaced.
 		HealthCheck: &awselasticloadbalancingv2.HealthCheck{
-			Path:                    jsii.String("/health"),
+			Path:                    jsii.String(nodespec.LivenessPath),
 			HealthyHttpCodes:        jsii.String("200"),
 			Interval:                awscdk.Duration_Seconds(jsii.Number(15)),
 			Timeout:                 awscdk.Duration_Seconds(jsii.Number(5)),
@@ -275,12 +281,16 @@ curl -fsS -o /dev/null http://127.0.0.1:` + port + `/health`,
 		},
 	})
 
-	f.group.ScaleOnCpuUtilization(jsii.String("Cpu"), &awsautoscaling.CpuUtilizationScalingProps{
-		TargetUtilizationPercent: jsii.Number(p.CPUTarget),
-	})
-	f.group.ScaleOnRequestCount(jsii.String("Requests"), &awsautoscaling.RequestCountScalingProps{
-		TargetRequestsPerMinute: jsii.Number(p.RequestsPerTargetPerMinute),
-	})
+	// A fixed-size group has nothing to scale, and target tracking on a
+	// group whose max is not above its min is refused.
+	if p.MaxCapacity > p.MinCapacity {
+		f.group.ScaleOnCpuUtilization(jsii.String("Cpu"), &awsautoscaling.CpuUtilizationScalingProps{
+			TargetUtilizationPercent: jsii.Number(p.CPUTarget),
+		})
+		f.group.ScaleOnRequestCount(jsii.String("Requests"), &awsautoscaling.RequestCountScalingProps{
+			TargetRequestsPerMinute: jsii.Number(p.RequestsPerTargetPerMinute),
+		})
+	}
 
 	scheme := "http"
 	if https {
@@ -295,9 +305,16 @@ curl -fsS -o /dev/null http://127.0.0.1:` + port + `/health`,
 	return this
 }
 
+// DefaultWebInstanceType: the API is mostly idle and I/O-bound, so a
+// burstable 2 vCPU / 2 GiB instance stays within its CPU credits.
+const DefaultWebInstanceType = "t3.small"
+
+// webDeregistrationDelay lets requests in flight finish when a web node leaves.
+const webDeregistrationDelay = 30 * time.Second
+
 // allowInstanceEgress opens what an instance needs outbound: HTTPS to AWS
-// APIs (through the NAT gateway or the S3 endpoint), the snap store and the
-// CloudWatch agent download; HTTP to the Ubuntu apt mirrors.
+// APIs (through the NAT gateway or the S3 endpoint) and the CloudWatch agent
+// download; HTTP to the Ubuntu apt mirrors.
 func allowInstanceEgress(sg awsec2.SecurityGroup) {
 	sg.AddEgressRule(awsec2.Peer_AnyIpv4(), awsec2.Port_Tcp(jsii.Number(443)), jsii.String("HTTPS to AWS APIs and package downloads"), nil)
 	sg.AddEgressRule(awsec2.Peer_AnyIpv4(), awsec2.Port_Tcp(jsii.Number(80)), jsii.String("HTTP to the Ubuntu apt mirrors"), nil)

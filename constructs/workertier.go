@@ -18,14 +18,34 @@ import (
 	cdkconstructs "github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/anb/risingstars/app/nodespec"
 )
 
 // Measured on these machines: one 30 s 1080p upload takes about 10-12 s of
-// ffmpeg on 2 vCPU (t3.small), one job at a time per instance.
+// ffmpeg on 2 vCPU, one job at a time per instance.
 const (
 	DefaultSecondsPerVideo   = 12
 	DefaultAcceptableLatency = 3 * time.Minute
 )
+
+// DefaultWorkerInstanceType: ffmpeg keeps both vCPUs at 100 % while a job
+// runs, so a compute-optimized, non-burstable instance (no CPU credits to
+// run out of or pay for) of 2 vCPU / 4 GiB. c7g.large (Graviton) is the
+// cheaper arm64 option.
+const DefaultWorkerInstanceType = "c7i.large"
+
+// ExpectedWorkerBoot is how long a new worker takes from launch to its
+// first task (EC2 start, ffmpeg from apt, agent, binary, service start).
+// An estimate for the README's backlog reasoning and the synth warning,
+// not a measurement.
+const ExpectedWorkerBoot = 3 * time.Minute
+
+// BacklogExpression is backlog per in-service instance, guarded: metric math
+// drops a point that divides by zero, so with no instance in service the
+// policy would get no data and never scale out; the whole backlog is then
+// the backlog of the first instance to come.
+const BacklogExpression = "IF(m2 > 0, m1 / m2, m1)"
 
 // BacklogTarget is the backlog per instance (visible messages / in-service
 // instances) that keeps the wait of the last queued video within
@@ -43,14 +63,14 @@ type WorkerTierProps struct {
 	Network           Network
 	Bucket            awss3.IBucket
 	Queue             awssqs.IQueue
+	DeadLetterQueue   awssqs.IQueue // swept by the workers, who also dead-letter to it
 	Database          Database
-	Binary            awss3assets.Asset // the linux/amd64 ./worker executable
+	Binary            awss3assets.Asset // ./worker built for InstanceType's architecture
 	NotificationTopic awssns.ITopic
 
-	// InstanceType. Default t3.small, same size as the web tier.
+	// InstanceType. Default DefaultWorkerInstanceType. A Graviton type
+	// (c7g...) runs the arm64 Ubuntu image; Binary must be built for it.
 	InstanceType awsec2.InstanceType
-	// MachineImage. Default DefaultMachineImage() (Ubuntu 24.04, ffmpeg via apt).
-	MachineImage awsec2.IMachineImage
 	// RootVolumeGiB of the encrypted gp3 root volume. Default 30.
 	RootVolumeGiB float64
 	// MinCapacity and MaxCapacity. Defaults 1 and 3.
@@ -64,11 +84,6 @@ type WorkerTierProps struct {
 	BacklogTarget float64
 	// LogRetention of the worker logs. Default one month.
 	LogRetention awslogs.RetentionDays
-	// ProcessedLogMessage and DurationField describe the JSON log line the
-	// worker writes per processed video (worker/processor: msg "video
-	// processed", "seconds"), from which the ProcessingTime metric (seconds)
-	// is extracted. Defaults "video processed" and "seconds".
-	ProcessedLogMessage, DurationField string
 }
 
 // WorkerTier is the Auto Scaling group of ffmpeg workers that scales on SQS
@@ -79,6 +94,7 @@ type WorkerTier interface {
 	SecurityGroup() awsec2.SecurityGroup
 	Role() awsiam.Role
 	LogGroup() awslogs.LogGroup
+	// ScalingPolicy tracks the backlog; nil for a fixed-size group.
 	ScalingPolicy() awsautoscaling.CfnScalingPolicy
 	// BacklogTarget is the value the scaling policy tracks.
 	BacklogTarget() float64
@@ -105,10 +121,7 @@ const MetricsNamespace = "ANB"
 func NewWorkerTier(scope cdkconstructs.Construct, id string, props *WorkerTierProps) WorkerTier {
 	p := *props
 	if p.InstanceType == nil {
-		p.InstanceType = awsec2.NewInstanceType(jsii.String("t3.small"))
-	}
-	if p.MachineImage == nil {
-		p.MachineImage = DefaultMachineImage()
+		p.InstanceType = awsec2.NewInstanceType(jsii.String(DefaultWorkerInstanceType))
 	}
 	if p.RootVolumeGiB == 0 {
 		p.RootVolumeGiB = 30
@@ -131,12 +144,6 @@ func NewWorkerTier(scope cdkconstructs.Construct, id string, props *WorkerTierPr
 	if p.LogRetention == "" {
 		p.LogRetention = awslogs.RetentionDays_ONE_MONTH
 	}
-	if p.ProcessedLogMessage == "" {
-		p.ProcessedLogMessage = "video processed"
-	}
-	if p.DurationField == "" {
-		p.DurationField = "seconds"
-	}
 	vpc := p.Network.Vpc()
 
 	this := &workerTier{}
@@ -149,32 +156,33 @@ func NewWorkerTier(scope cdkconstructs.Construct, id string, props *WorkerTierPr
 	allowInstanceEgress(sg)
 	p.Database.AllowFrom(sg, "PostgreSQL from the worker tier")
 
+	if p.AcceptableLatency < ExpectedWorkerBoot {
+		awscdk.Annotations_Of(this).AddWarningV2(jsii.String("anb:latencyBelowBoot"), jsii.String(fmt.Sprintf(
+			"acceptableLatency %s is shorter than a new worker's boot (~%s): scaling out cannot keep a burst within it; raise workerMinCapacity instead",
+			p.AcceptableLatency, ExpectedWorkerBoot)), nil)
+	}
+
 	f := newFleet(this, fleetProps{
 		role:          "worker",
 		vpc:           vpc,
 		subnets:       p.Network.PrivateSubnets(),
 		securityGroup: sg,
 		instanceType:  p.InstanceType,
-		machineImage:  p.MachineImage,
 		rootVolumeGiB: p.RootVolumeGiB,
 		binary:        p.Binary,
-		packages:      []string{"ffmpeg"},
-		env: [][2]string{
-			{"ANB_DATA_DIR", "/var/lib/anb"},
-			// ffmpeg already uses both vCPUs: one job at a time per instance,
-			// which is also what the backlog target assumes.
-			{"ANB_WORKERS", "1"},
-			{"ANB_FFMPEG", "/usr/bin/ffmpeg"},
-			{"ANB_STORAGE", "s3"},
-			{"ANB_S3_BUCKET", *p.Bucket.BucketName()},
-			{"ANB_QUEUE", "sqs"},
-			{"ANB_SQS_QUEUE_URL", *p.Queue.QueueUrl()},
-			{"ANB_DB_SECRET_ARN", *p.Database.Secret().SecretArn()},
-			{"AWS_REGION", *awscdk.Aws_REGION()},
-		},
+		packages:      []string{"ffmpeg"}, // provides nodespec.FFmpeg
+		env: nodespec.WorkerEnv(nodespec.Resources{
+			Region:        *awscdk.Aws_REGION(),
+			Bucket:        *p.Bucket.BucketName(),
+			QueueURL:      *p.Queue.QueueUrl(),
+			DeadLetterURL: *p.DeadLetterQueue.QueueUrl(),
+			DBSecretARN:   *p.Database.Secret().SecretArn(),
+			LifecycleHook: nodespec.LifecycleHookName,
+		}),
 		// SIGTERM only to the worker (not to its ffmpeg child), which stops
-		// taking tasks and finishes or releases the one in hand.
-		unitExtra: "KillMode=mixed\nTimeoutStopSec=90\n",
+		// taking tasks and lets the job in hand finish for up to
+		// nodespec.ShutdownGrace; systemd waits a little longer before SIGKILL.
+		unitExtra: fmt.Sprintf("KillMode=mixed\nTimeoutStopSec=%g\n", (nodespec.ShutdownGrace + 30*time.Second).Seconds()),
 		readiness: `# Ready when the worker is still running after its start-up (config, database, migrations).
 sleep 15
 systemctl is-active --quiet anb-worker.service`,
@@ -202,7 +210,38 @@ systemctl is-active --quiet anb-worker.service`,
 		},
 	}))
 	p.Queue.GrantConsumeMessages(f.role)
+	// The worker dead-letters a video that failed nodespec.MaxProcessingAttempts
+	// times itself, and sweeps the dead-letter queue (receives without
+	// deleting) to mark the videos of tasks that got there failed.
+	f.role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("sqs:SendMessage", "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility",
+			"sqs:GetQueueAttributes", "sqs:GetQueueUrl"),
+		Resources: &[]*string{p.DeadLetterQueue.QueueArn()},
+	}))
 	p.Database.Secret().GrantRead(f.role, nil)
+
+	// Scale-in drains: a terminating worker stays up (Terminating:Wait) until
+	// it has finished the job in hand and completed this hook, or until the
+	// timeout, after which the termination goes on anyway (CONTINUE).
+	f.group.AddLifecycleHook(jsii.String("Drain"), &awsautoscaling.BasicLifecycleHookProps{
+		LifecycleHookName:   jsii.String(nodespec.LifecycleHookName),
+		LifecycleTransition: awsautoscaling.LifecycleTransition_INSTANCE_TERMINATING,
+		HeartbeatTimeout:    awscdk.Duration_Seconds(jsii.Number(nodespec.LifecycleHookTimeout.Seconds())),
+		DefaultResult:       awsautoscaling.DefaultResult_CONTINUE,
+	})
+	// Only this group's hook. The statement names the group by the tags
+	// CloudFormation puts on it, not by its generated name: a Ref to the
+	// group would make this role's policy wait for the group, whose
+	// creation waits for instances that need this policy to boot.
+	groupARN := awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/*"), nil)
+	f.role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"),
+		Resources: &[]*string{groupARN},
+		Conditions: &map[string]interface{}{"StringEquals": map[string]interface{}{
+			"autoscaling:ResourceTag/aws:cloudformation:stack-id":   awscdk.Aws_STACK_ID(),
+			"autoscaling:ResourceTag/aws:cloudformation:logical-id": logicalIDOf(f.group),
+		}},
+	}))
 	bucketID := logicalIDOf(p.Bucket)
 	cdknag.NagSuppressions_AddResourceSuppressions(f.role, &[]*cdknag.NagPackSuppression{{
 		Id:     jsii.String("AwsSolutions-IAM5"),
@@ -212,59 +251,44 @@ systemctl is-active --quiet anb-worker.service`,
 			"Resource::<" + bucketID + ".Arn>/processed/*",
 			"Resource::<" + bucketID + ".Arn>/posters/*",
 		},
+	}, {
+		Id:        jsii.String("AwsSolutions-IAM5"),
+		Reason:    jsii.String("Lifecycle actions are limited to this stack's worker group by its CloudFormation tags (stack id and logical id); the group's generated name cannot appear without a circular wait between group and role."),
+		AppliesTo: &[]interface{}{"Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/*"},
 	}}, jsii.Bool(true))
 
 	// Target tracking on backlog per instance. The L2 API only accepts a
-	// single metric, so this is the L1 policy with metric math:
-	// e1 = m1 / m2 = ApproximateNumberOfMessagesVisible / GroupInServiceInstances.
-	policy := awsautoscaling.NewCfnScalingPolicy(this, jsii.String("BacklogPerInstance"), &awsautoscaling.CfnScalingPolicyProps{
-		AutoScalingGroupName: f.group.AutoScalingGroupName(),
-		PolicyType:           jsii.String("TargetTrackingScaling"),
-		TargetTrackingConfiguration: &awsautoscaling.CfnScalingPolicy_TargetTrackingConfigurationProperty{
-			TargetValue: jsii.Number(p.BacklogTarget),
-			CustomizedMetricSpecification: &awsautoscaling.CfnScalingPolicy_CustomizedMetricSpecificationProperty{
-				Metrics: &[]interface{}{
-					&awsautoscaling.CfnScalingPolicy_TargetTrackingMetricDataQueryProperty{
-						Id: jsii.String("m1"),
-						MetricStat: &awsautoscaling.CfnScalingPolicy_TargetTrackingMetricStatProperty{
-							Metric: &awsautoscaling.CfnScalingPolicy_MetricProperty{
-								Namespace:  jsii.String("AWS/SQS"),
-								MetricName: jsii.String("ApproximateNumberOfMessagesVisible"),
-								Dimensions: &[]interface{}{&awsautoscaling.CfnScalingPolicy_MetricDimensionProperty{
-									Name: jsii.String("QueueName"), Value: p.Queue.QueueName(),
-								}},
-							},
-							Stat: jsii.String("Sum"),
+	// single metric, so this is the L1 policy with metric math: e1 =
+	// ApproximateNumberOfMessagesVisible / GroupInServiceInstances, guarded
+	// (BacklogExpression). In-flight messages are left out: each is a video a
+	// worker is already transcoding, and a busy worker is no reason to add one.
+	// A fixed-size group has nothing to scale, and target tracking on a
+	// group whose max is not above its min is refused.
+	var policy awsautoscaling.CfnScalingPolicy
+	if p.MaxCapacity > p.MinCapacity {
+		policy = awsautoscaling.NewCfnScalingPolicy(this, jsii.String("BacklogPerInstance"), &awsautoscaling.CfnScalingPolicyProps{
+			AutoScalingGroupName: f.group.AutoScalingGroupName(),
+			PolicyType:           jsii.String("TargetTrackingScaling"),
+			TargetTrackingConfiguration: &awsautoscaling.CfnScalingPolicy_TargetTrackingConfigurationProperty{
+				TargetValue: jsii.Number(p.BacklogTarget),
+				CustomizedMetricSpecification: &awsautoscaling.CfnScalingPolicy_CustomizedMetricSpecificationProperty{
+					Metrics: &[]interface{}{
+						metricQuery("m1", "AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", p.Queue.QueueName(), "Sum"),
+						metricQuery("m2", "AWS/AutoScaling", "GroupInServiceInstances", "AutoScalingGroupName", f.group.AutoScalingGroupName(), "Average"),
+						&awsautoscaling.CfnScalingPolicy_TargetTrackingMetricDataQueryProperty{
+							Id:         jsii.String("e1"),
+							Expression: jsii.String(BacklogExpression),
+							Label:      jsii.String("Backlog per instance"),
+							ReturnData: jsii.Bool(true),
 						},
-						ReturnData: jsii.Bool(false),
-					},
-					&awsautoscaling.CfnScalingPolicy_TargetTrackingMetricDataQueryProperty{
-						Id: jsii.String("m2"),
-						MetricStat: &awsautoscaling.CfnScalingPolicy_TargetTrackingMetricStatProperty{
-							Metric: &awsautoscaling.CfnScalingPolicy_MetricProperty{
-								Namespace:  jsii.String("AWS/AutoScaling"),
-								MetricName: jsii.String("GroupInServiceInstances"),
-								Dimensions: &[]interface{}{&awsautoscaling.CfnScalingPolicy_MetricDimensionProperty{
-									Name: jsii.String("AutoScalingGroupName"), Value: f.group.AutoScalingGroupName(),
-								}},
-							},
-							Stat: jsii.String("Average"),
-						},
-						ReturnData: jsii.Bool(false),
-					},
-					&awsautoscaling.CfnScalingPolicy_TargetTrackingMetricDataQueryProperty{
-						Id:         jsii.String("e1"),
-						Expression: jsii.String("m1 / m2"),
-						Label:      jsii.String("Backlog per instance"),
-						ReturnData: jsii.Bool(true),
 					},
 				},
 			},
-		},
-	})
+		})
+	}
 
 	backlog := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
-		Expression: jsii.String("m1 / m2"),
+		Expression: jsii.String(BacklogExpression),
 		Label:      jsii.String(fmt.Sprintf("Backlog per instance (target %g)", p.BacklogTarget)),
 		UsingMetrics: &map[string]awscloudwatch.IMetric{
 			"m1": p.Queue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
@@ -284,12 +308,12 @@ systemctl is-active --quiet anb-worker.service`,
 	filter := awslogs.NewMetricFilter(this, jsii.String("ProcessingTimeFilter"), &awslogs.MetricFilterProps{
 		LogGroup: f.logGroup,
 		FilterPattern: awslogs.FilterPattern_All(
-			awslogs.FilterPattern_StringValue(jsii.String("$.msg"), jsii.String("="), jsii.String(p.ProcessedLogMessage)),
-			awslogs.FilterPattern_NumberValue(jsii.String("$."+p.DurationField), jsii.String(">="), jsii.Number(0)),
+			awslogs.FilterPattern_StringValue(jsii.String("$.msg"), jsii.String("="), jsii.String(nodespec.ProcessedLogMessage)),
+			awslogs.FilterPattern_NumberValue(jsii.String("$."+nodespec.ProcessedSeconds), jsii.String(">="), jsii.Number(0)),
 		),
 		MetricNamespace: jsii.String(MetricsNamespace),
 		MetricName:      jsii.String("ProcessingTime"),
-		MetricValue:     jsii.String("$." + p.DurationField),
+		MetricValue:     jsii.String("$." + nodespec.ProcessedSeconds),
 		Unit:            awscloudwatch.Unit_SECONDS,
 	})
 	processingTime := filter.Metric(&awscloudwatch.MetricOptions{
@@ -304,6 +328,24 @@ systemctl is-active --quiet anb-worker.service`,
 	this.backlog = backlog
 	this.processingTime = processingTime
 	return this
+}
+
+// metricQuery is one metric of a target-tracking metric-math query, not returned itself.
+func metricQuery(id, namespace, name, dimension string, value *string, stat string) *awsautoscaling.CfnScalingPolicy_TargetTrackingMetricDataQueryProperty {
+	return &awsautoscaling.CfnScalingPolicy_TargetTrackingMetricDataQueryProperty{
+		Id: jsii.String(id),
+		MetricStat: &awsautoscaling.CfnScalingPolicy_TargetTrackingMetricStatProperty{
+			Metric: &awsautoscaling.CfnScalingPolicy_MetricProperty{
+				Namespace:  jsii.String(namespace),
+				MetricName: jsii.String(name),
+				Dimensions: &[]interface{}{&awsautoscaling.CfnScalingPolicy_MetricDimensionProperty{
+					Name: jsii.String(dimension), Value: value,
+				}},
+			},
+			Stat: jsii.String(stat),
+		},
+		ReturnData: jsii.Bool(false),
+	}
 }
 
 func (w *workerTier) AutoScalingGroup() awsautoscaling.AutoScalingGroup { return w.fleet.group }
