@@ -118,7 +118,7 @@ func (p *Processor) Run(ctx context.Context, c queue.Consumer, n int) {
 				d, err := c.Receive(ctx)
 				if ctx.Err() != nil {
 					if d != nil {
-						p.release(d, "worker stopping")
+						p.release(d, 0, "worker stopping")
 					}
 					return
 				}
@@ -138,11 +138,22 @@ func (p *Processor) Run(ctx context.Context, c queue.Consumer, n int) {
 	wg.Wait()
 }
 
-// release hands a task back for another worker without counting it as failed.
-func (p *Processor) release(d queue.Delivery, why string) {
+// handBack returns an interrupted job (not the video's fault, nothing
+// counts) to the queue, for any worker after delay.
+func (p *Processor) handBack(d queue.Delivery, id string, log *slog.Logger, delay time.Duration, why string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := d.Retry(ctx, 0); err != nil {
+	if err := p.Videos.Interrupt(ctx, id); err != nil {
+		log.Error("reset status failed", "error", err)
+	}
+	p.release(d, delay, why)
+}
+
+// release hands a task back for another worker without counting it as failed.
+func (p *Processor) release(d queue.Delivery, delay time.Duration, why string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.Retry(ctx, delay); err != nil {
 		p.Log.Error("release task failed; it reappears when its visibility ends", "video_id", d.Task().VideoID, "error", err)
 		return
 	}
@@ -183,12 +194,10 @@ func (p *Processor) Handle(ctx context.Context, d queue.Delivery) {
 		}
 		p.ack(ctx, d, log)
 	case ctx.Err() != nil:
-		bg, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := p.Videos.Interrupt(bg, v.ID); err != nil {
-			log.Error("reset status failed", "error", err)
-		}
-		p.release(d, "worker stopping")
+		p.handBack(d, v.ID, log, 0, "worker stopping")
+	case errors.As(err, new(storageOutage)):
+		log.Error("video storage unavailable", "error", err)
+		p.handBack(d, v.ID, log, p.backoff(1), "video storage unavailable")
 	default:
 		p.failed(ctx, d, v.ID, err, log)
 	}
@@ -257,18 +266,28 @@ func (p *Processor) process(ctx context.Context, id string) error {
 		return err
 	}
 	if err := p.Blobs.PutFile(ctx, blob.ProcessedKey(id), out); err != nil {
-		return fmt.Errorf("store processed video: %w", err)
+		return storageOutage{fmt.Errorf("store processed video: %w", err)}
 	}
 	if err := p.Blobs.PutFile(ctx, blob.PosterKey(id), poster); err != nil {
-		return fmt.Errorf("store poster: %w", err)
+		return storageOutage{fmt.Errorf("store poster: %w", err)}
 	}
 	return nil
 }
 
+// storageOutage marks a job that failed because the video storage did not
+// answer: like a database outage, not the video's fault, so not counted. A
+// missing original is the video's problem and is counted.
+type storageOutage struct{ error }
+
+func (e storageOutage) Unwrap() error { return e.error }
+
 func (p *Processor) fetch(ctx context.Context, key, dst string) error {
 	r, err := p.Blobs.Get(ctx, key)
+	if errors.Is(err, blob.ErrNotFound) {
+		return fmt.Errorf("the original video is missing: %w", err)
+	}
 	if err != nil {
-		return fmt.Errorf("read original video: %w", err)
+		return storageOutage{fmt.Errorf("read original video: %w", err)}
 	}
 	defer r.Close()
 	f, err := os.Create(dst)
@@ -277,7 +296,7 @@ func (p *Processor) fetch(ctx context.Context, key, dst string) error {
 	}
 	if _, err := io.Copy(f, r); err != nil {
 		f.Close()
-		return fmt.Errorf("read original video: %w", err)
+		return storageOutage{fmt.Errorf("read original video: %w", err)}
 	}
 	return f.Close()
 }

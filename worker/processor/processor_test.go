@@ -420,3 +420,30 @@ func TestAnUnreachableDatabaseRetriesTheTaskUncounted(t *testing.T) {
 		t.Fatalf("video %s with %d failures", v.Status, v.Failures)
 	}
 }
+
+// storageDown is a video storage that does not answer.
+type storageDown struct{ processor.Files }
+
+func (storageDown) Get(context.Context, string) (io.ReadCloser, error) {
+	return nil, errors.New("operation error S3: GetObject, dial tcp 127.0.0.1:9000: connect: connection refused")
+}
+
+func TestAStorageOutageIsNotTheVideosFailureButAMissingOriginalIs(t *testing.T) {
+	f := newFixture(t)
+	id := f.upload(t)
+	f.proc.Blobs = storageDown{f.blobs}
+	d := f.receive(t)
+	f.proc.Handle(context.Background(), d)
+	if v, _ := f.st.Video(context.Background(), id); v.Failures != 0 || v.Status != store.StatusUploaded || len(d.retries) != 1 {
+		t.Fatalf("storage outage: video %s with %d failures, retries %v; want uploaded, 0, one retry", v.Status, v.Failures, d.retries)
+	}
+
+	f.proc.Blobs = f.blobs
+	if err := f.blobs.Delete(context.Background(), blob.OriginalKey(id)); err != nil {
+		t.Fatal(err)
+	}
+	f.proc.Handle(context.Background(), f.receive(t))
+	if v, _ := f.st.Video(context.Background(), id); v.Failures != 1 {
+		t.Fatalf("missing original: %d failures, want 1", v.Failures)
+	}
+}
