@@ -19,6 +19,32 @@ var migrations embed.FS
 // when several instances start at once.
 const migrationLockID = 4242_2026
 
+// goSteps are the parts of migrations that only Go can do, run in the same
+// transaction right after the version's SQL.
+var goSteps = map[int]func(tx *gorm.DB) error{
+	5: rekeyCities,
+}
+
+// rekeyCities sets city_key to CityKey(city) on existing rows. It works per
+// distinct city (a few dozen), not per player.
+func rekeyCities(tx *gorm.DB) error {
+	var cities []string
+	if err := tx.Raw("SELECT DISTINCT city FROM users").Scan(&cities).Error; err != nil {
+		return err
+	}
+	for _, city := range cities {
+		key := CityKey(city)
+		if err := tx.Exec("UPDATE users SET city_key = ? WHERE city = ? AND city_key <> ?", key, city, key).Error; err != nil {
+			return err
+		}
+		if err := tx.Exec("UPDATE player_totals SET city_key = ? WHERE city_key <> ? AND user_id IN (SELECT id FROM users WHERE city = ?)",
+			key, key, city).Error; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 type migration struct {
 	version int
 	name    string
@@ -82,6 +108,11 @@ func (s *Store) migrate(ctx context.Context) error {
 			}
 			if err := tx.Exec(m.sql).Error; err != nil {
 				return fmt.Errorf("apply migration %s: %w", m.name, err)
+			}
+			if step := goSteps[m.version]; step != nil {
+				if err := step(tx); err != nil {
+					return fmt.Errorf("apply migration %s (Go step): %w", m.name, err)
+				}
 			}
 			if err := tx.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)", m.version, m.name, now()).Error; err != nil {
 				return fmt.Errorf("record migration %s: %w", m.name, err)

@@ -21,8 +21,8 @@ type User struct {
 	CreatedAt    time.Time
 }
 
-// DisplayName is how the player appears in the gallery and the rankings.
-func (u User) DisplayName() string { return u.FirstName + " " + u.LastName }
+// displayName is how a player appears in the gallery and the rankings.
+func displayName(first, last string) string { return first + " " + last }
 
 // NormalizeEmail gives the form emails are stored and compared in.
 func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
@@ -38,7 +38,7 @@ func (s *Store) CreateUser(ctx context.Context, u *User) error {
 	// without turning the loser's attempt into a database error.
 	err := s.db.WithContext(ctx).Raw(`INSERT INTO users (first_name, last_name, email, password_hash, city, city_key, country, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email) DO NOTHING RETURNING id`,
-		u.FirstName, u.LastName, u.Email, u.PasswordHash, u.City, strings.ToLower(u.City), u.Country, u.CreatedAt).Scan(&ids).Error
+		u.FirstName, u.LastName, u.Email, u.PasswordHash, u.City, CityKey(u.City), u.Country, u.CreatedAt).Scan(&ids).Error
 	if err != nil {
 		return wrap("insert user", err)
 	}
@@ -52,11 +52,6 @@ func (s *Store) CreateUser(ctx context.Context, u *User) error {
 // UserByEmail finds a user by e-mail, case-insensitively.
 func (s *Store) UserByEmail(ctx context.Context, email string) (User, error) {
 	return s.userWhere(ctx, "email = ?", NormalizeEmail(email))
-}
-
-// UserByID finds a user by id.
-func (s *Store) UserByID(ctx context.Context, id int64) (User, error) {
-	return s.userWhere(ctx, "id = ?", id)
 }
 
 func (s *Store) userWhere(ctx context.Context, cond string, arg any) (User, error) {

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -123,6 +122,9 @@ type PublicVideo struct {
 	HasVoted    bool
 }
 
+// PlayerName is the display name of the video's player.
+func (v PublicVideo) PlayerName() string { return displayName(v.FirstName, v.LastName) }
+
 // PublicVideos lists public processed videos, most recently published first.
 // viewerID > 0 fills HasVoted for that user.
 //
@@ -186,8 +188,12 @@ type Ranking struct {
 	Votes     int64
 }
 
+// Username is the player's display name.
+func (r Ranking) Username() string { return displayName(r.FirstName, r.LastName) }
+
 // Rankings ranks players by the votes of their public processed videos;
-// ties go to the earlier registered player. city filters case-insensitively.
+// ties go to the earlier registered player. city filters ignoring case and
+// accents (CityKey), still one equality on the indexed city_key.
 // The totals come from player_totals, which triggers keep in step with
 // videos (migration 0002): a page is an index range, not a sum over every
 // published video.
@@ -200,7 +206,7 @@ func (s *Store) Rankings(ctx context.Context, city string, page, pageSize int) (
 	var args []any
 	if city != "" {
 		q += " AND p.city_key = ?"
-		args = append(args, strings.ToLower(strings.TrimSpace(city)))
+		args = append(args, CityKey(city))
 	}
 	q += ` ORDER BY p.votes DESC, p.user_id ASC
 		LIMIT ? OFFSET ?`

@@ -133,7 +133,7 @@ func runSeed(ctx context.Context, o *options) error {
 		city := pickCity()
 		created := epoch.Add(time.Duration(i) * 100 * time.Millisecond)
 		users[i] = []any{id, seedFirstNames[rng.IntN(len(seedFirstNames))], fmt.Sprintf("%s %d", seedLastNames[rng.IntN(len(seedLastNames))], id),
-			fmt.Sprintf("player%d@loadtest.anb", id), hash, city, strings.ToLower(city), "Colombia", created}
+			fmt.Sprintf("player%d@loadtest.anb", id), hash, city, store.CityKey(city), "Colombia", created}
 		videoIDs[i] = uuid.NewString()
 		uploaded := created.Add(time.Hour)
 		processed := uploaded.Add(time.Minute)
