@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -109,12 +110,24 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 // Serve redirects to a presigned GET of the object, so video bytes flow
 // between S3 and the browser, never through the web tier. The API calls it
 // only for files its database says exist, so it does not ask S3 first.
+// A HEAD gets a presigned HEAD: S3 signs the method, so a HEAD of a
+// presigned GET would be refused.
 func (s *S3) Serve(w http.ResponseWriter, r *http.Request, key string) error {
-	req, err := s.presign.PresignGetObject(r.Context(), &s3.GetObjectInput{
-		Bucket:              &s.bucket,
-		Key:                 &key,
-		ResponseContentType: aws.String(ContentType(key)),
-	})
+	var req *v4.PresignedHTTPRequest
+	var err error
+	if r.Method == http.MethodHead {
+		req, err = s.presign.PresignHeadObject(r.Context(), &s3.HeadObjectInput{
+			Bucket:              &s.bucket,
+			Key:                 &key,
+			ResponseContentType: aws.String(ContentType(key)),
+		})
+	} else {
+		req, err = s.presign.PresignGetObject(r.Context(), &s3.GetObjectInput{
+			Bucket:              &s.bucket,
+			Key:                 &key,
+			ResponseContentType: aws.String(ContentType(key)),
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("presign %s: %w", key, err)
 	}

@@ -190,6 +190,20 @@ func (p *parser) topLevel() (box, error) {
 	return moov, nil
 }
 
+// MajorBrand is the major brand of the file's leading ftyp box ("isom",
+// "mp42", "qt  " for QuickTime...), or "" when it has none.
+func MajorBrand(r io.ReaderAt) string {
+	head := make([]byte, 12)
+	if _, err := r.ReadAt(head, 0); err != nil || string(head[4:8]) != "ftyp" || !isBrand(head[8:12]) {
+		return ""
+	}
+	return string(head[8:12])
+}
+
+// BrandQuickTime is the major brand of QuickTime movies (.mov): the same
+// box structure as MP4, but not an MP4 file.
+const BrandQuickTime = "qt  "
+
 // isBrand reports whether b looks like a four-character brand code.
 func isBrand(b []byte) bool {
 	for _, c := range b {
