@@ -5,6 +5,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"sort"
 	"strconv"
@@ -60,6 +61,15 @@ type Config struct {
 	LifecycleHook string
 
 	FFmpeg string // ANB_FFMPEG
+
+	// CORSOrigins (ANB_CORS_ORIGINS, comma-separated) are the origins whose
+	// pages may call the API; empty: same-origin only.
+	CORSOrigins []string
+	// Failed logins allowed per account and per client address within
+	// LoginFailureWindow before logins answer 429 (ANB_LOGIN_FAILURES_*).
+	LoginFailuresPerAccount int
+	LoginFailuresPerAddress int
+	LoginFailureWindow      time.Duration
 }
 
 // variables are every ANB_* variable the binaries read.
@@ -68,6 +78,7 @@ var variables = []string{
 	ns.EnvJWTSecret, ns.EnvJWTSecretARN, ns.EnvJWTTTL, ns.EnvRankingsCacheTTL, ns.EnvWorkers,
 	ns.EnvStorage, ns.EnvS3Bucket, ns.EnvQueue, ns.EnvSQSQueueURL, ns.EnvSQSDLQURL,
 	ns.EnvSQSVisibility, ns.EnvRetryBaseDelay, ns.EnvShutdownGrace, ns.EnvLifecycleHook, ns.EnvFFmpeg,
+	ns.EnvCORSOrigins, ns.EnvLoginFailuresPerAccount, ns.EnvLoginFailuresPerAddress, ns.EnvLoginFailureWindow,
 }
 
 // toolPrefixes name ANB_* variables that belong to the project's tools (CDK
@@ -142,6 +153,25 @@ func Load(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("%s must be an integer from 0 to 64, got %q", ns.EnvWorkers, getenv(ns.EnvWorkers)))
 	}
 	c.Workers = workers
+	for _, o := range strings.Split(get(ns.EnvCORSOrigins, ""), ",") {
+		if o = strings.TrimSpace(o); o == "" {
+			continue
+		}
+		if !validOrigin(o) {
+			errs = append(errs, fmt.Errorf("%s must list origins as scheme://host[:port] (no path, no trailing slash) or *, got %q", ns.EnvCORSOrigins, o))
+		}
+		c.CORSOrigins = append(c.CORSOrigins, o)
+	}
+	count := func(key, def string) int {
+		n, err := strconv.Atoi(get(key, def))
+		if err != nil || n < 1 || n > 10_000 {
+			errs = append(errs, fmt.Errorf("%s must be an integer from 1 to 10000, got %q", key, getenv(key)))
+		}
+		return n
+	}
+	c.LoginFailuresPerAccount = count(ns.EnvLoginFailuresPerAccount, "10")
+	c.LoginFailuresPerAddress = count(ns.EnvLoginFailuresPerAddress, "30")
+	c.LoginFailureWindow = duration(ns.EnvLoginFailureWindow, "15m", time.Second)
 
 	switch c.Storage {
 	case "disk":
@@ -174,6 +204,16 @@ func Load(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("%s needs %s=sqs", ns.EnvSQSDLQURL, ns.EnvQueue))
 	}
 	return c, errors.Join(errs...)
+}
+
+// validOrigin tells whether s is an origin as browsers send it in the
+// Origin header (scheme://host[:port]), or "*".
+func validOrigin(s string) bool {
+	if s == "*" {
+		return true
+	}
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && s == u.Scheme+"://"+u.Host
 }
 
 // LocalQueue tells whether tasks travel through the in-process queue, which

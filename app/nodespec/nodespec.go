@@ -94,6 +94,11 @@ const (
 	EnvShutdownGrace    = "ANB_SHUTDOWN_GRACE"
 	EnvLifecycleHook    = "ANB_LIFECYCLE_HOOK"
 	EnvFFmpeg           = "ANB_FFMPEG"
+	// The HTTP edge of the API (web nodes).
+	EnvCORSOrigins             = "ANB_CORS_ORIGINS"
+	EnvLoginFailuresPerAccount = "ANB_LOGIN_FAILURES_PER_ACCOUNT"
+	EnvLoginFailuresPerAddress = "ANB_LOGIN_FAILURES_PER_ADDRESS"
+	EnvLoginFailureWindow      = "ANB_LOGIN_FAILURE_WINDOW"
 	// EnvRegion is the AWS SDK's own variable, not one of ours.
 	EnvRegion = "AWS_REGION"
 )
