@@ -49,20 +49,19 @@ function expire() {
   onExpired();
 }
 
-// mediaURL adds the token to a media URL of the API, because a <video> or
-// <img> element cannot send an Authorization header.
-export function mediaURL(url) {
-  const s = session();
-  if (!url || !s) return url;
-  const u = new URL(url, location.href);
-  if (u.origin !== location.origin) return url;
-  u.searchParams.set('access_token', s.token);
-  return u.pathname + u.search;
+// posterURL is the poster of a public video. A private video's files are
+// reached through the signed links of its JSON (poster_url, processed_url):
+// a <video> or <img> cannot send the token, and a token never goes in a URL.
+export function posterURL(videoId) {
+  return `/api/videos/${encodeURIComponent(videoId)}/poster`;
 }
 
-export function posterURL(videoId, { withToken = false } = {}) {
-  const url = `/api/videos/${encodeURIComponent(videoId)}/poster`;
-  return withToken ? mediaURL(url) : url;
+// paging reads X-Total-Count and the Link header (rel="next"/"prev") of a list.
+function paging(res, items) {
+  const total = Number.parseInt(res.headers.get('X-Total-Count') || '', 10);
+  const link = res.headers.get('Link') || '';
+  const has = (rel) => new RegExp(`rel="?${rel}"?`).test(link);
+  return { items: Array.isArray(items) ? items : [], total: Number.isFinite(total) ? total : null, hasNext: has('next'), hasPrev: has('prev') };
 }
 
 // toApiError reads the JSON error body {"message", "details"}; anything else
@@ -101,7 +100,8 @@ function parseJSON(text) {
 
 // request calls the API. auth: 'required' sends the token and needs one,
 // 'optional' sends it when there is one, 'none' never sends it.
-async function request(path, { method = 'GET', body, auth = 'none', signal } = {}) {
+// paged: the answer is a list; it resolves to {items, total, hasNext, hasPrev}.
+async function request(path, { method = 'GET', body, auth = 'none', signal, paged = false } = {}) {
   const headers = { Accept: 'application/json' };
   const s = auth === 'none' ? null : session();
   if (auth === 'required' && !s) {
@@ -130,7 +130,7 @@ async function request(path, { method = 'GET', body, auth = 'none', signal } = {
     }
     throw err;
   }
-  return data;
+  return paged ? paging(res, data) : data;
 }
 
 // upload sends the multipart form with XMLHttpRequest, whose upload progress
@@ -177,9 +177,9 @@ export function upload(formData, onProgress) {
 export const api = {
   signup: (body) => request('/api/auth/signup', { method: 'POST', body }),
   login: (body) => request('/api/auth/login', { method: 'POST', body }),
-  myVideos: (signal) => request('/api/videos', { auth: 'required', signal }),
+  myVideos: (signal) => request('/api/videos', { auth: 'required', signal, paged: true }),
   deleteVideo: (id) => request(`/api/videos/${encodeURIComponent(id)}`, { method: 'DELETE', auth: 'required' }),
-  publicVideos: (params, signal) => request(`/api/public/videos?${new URLSearchParams(params)}`, { auth: 'optional', signal }),
+  publicVideos: (params, signal) => request(`/api/public/videos?${new URLSearchParams(params)}`, { auth: 'optional', signal, paged: true }),
   vote: (id) => request(`/api/public/videos/${encodeURIComponent(id)}/vote`, { method: 'POST', auth: 'required' }),
-  rankings: (params, signal) => request(`/api/public/rankings?${new URLSearchParams(params)}`, { signal }),
+  rankings: (params, signal) => request(`/api/public/rankings?${new URLSearchParams(params)}`, { signal, paged: true }),
 };

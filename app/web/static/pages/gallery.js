@@ -101,8 +101,7 @@ export function render(view, { params, signal }) {
         h('a', { class: 'button button-ghost', href: '#/rankings' }, 'Ver rankings'))),
     h('section', { class: 'page', 'aria-label': 'Videos publicados' }, content));
 
-  api.publicVideos({ page, page_size: PAGE_SIZE }, signal).then((videos) => {
-    const list = Array.isArray(videos) ? videos : [];
+  api.publicVideos({ page, page_size: PAGE_SIZE }, signal).then(({ items: list, total, hasNext }) => {
     content.removeAttribute('aria-busy');
     if (!list.length) {
       content.replaceChildren(h('div', { class: 'empty' },
@@ -113,11 +112,12 @@ export function render(view, { params, signal }) {
       return;
     }
     content.replaceChildren(
-      h('p', { class: 'result-count' }, `Mostrando ${formatNumber(list.length)} ${list.length === 1 ? 'video' : 'videos'} · página ${formatNumber(page)}`),
+      h('p', { class: 'result-count' }, `Mostrando ${formatNumber(list.length)} ${list.length === 1 ? 'video' : 'videos'}`
+        + (total !== null ? ` de ${formatNumber(total)}` : '') + ` · página ${formatNumber(page)}`),
       h('div', { class: 'video-grid' }, list.map(videoCard)),
       pager({
         page,
-        hasNext: list.length === PAGE_SIZE,
+        hasNext,
         hrefFor: (p) => `#/gallery?page=${p}`,
         label: 'Páginas de la galería',
       }));

@@ -1,6 +1,6 @@
 // My videos: status that refreshes by itself until every video is processed
 // or failed, the failure reason, a player, and delete where the API allows it.
-import { api, mediaURL, posterURL } from '../api.js';
+import { api } from '../api.js';
 import { errorBox, formatDate, h, successBox } from '../dom.js';
 
 const POLL_MS = 3000;
@@ -63,8 +63,9 @@ function media(v) {
       controls: true,
       preload: 'metadata',
       playsinline: true,
-      poster: posterURL(v.video_id, { withToken: true }),
-      src: mediaURL(v.processed_url),
+      // Signed links from the API: they open this one file for a few minutes.
+      poster: v.poster_url,
+      src: v.processed_url,
       'aria-label': `Video: ${v.title}`,
     });
   }
@@ -166,10 +167,12 @@ export function render(view, { signal }) {
   const load = async () => {
     timer = null;
     try {
-      const videos = await api.myVideos(signal);
+      const { items: list, total } = await api.myVideos(signal);
       if (signal.aborted) return;
-      const list = Array.isArray(videos) ? videos : [];
       update(list);
+      if (total !== null && total > list.length) {
+        announcer.textContent = `Mostrando tus ${list.length} videos más recientes de ${total}.`;
+      }
       messages.querySelector('.poll-error')?.remove();
       if (list.some(pending)) timer = setTimeout(load, POLL_MS);
     } catch (err) {

@@ -56,8 +56,7 @@ export function render(view, { params, signal, go }) {
 
   const query = { page, page_size: pageSize };
   if (city) query.city = city;
-  api.rankings(query, signal).then((rows) => {
-    const list = Array.isArray(rows) ? rows : [];
+  api.rankings(query, signal).then(({ items: list, total, hasNext }) => {
     content.removeAttribute('aria-busy');
     const scope = city ? `en ${city}` : 'de todas las ciudades';
     if (!list.length) {
@@ -69,7 +68,8 @@ export function render(view, { params, signal, go }) {
     content.replaceChildren(
       h('div', { class: 'table-wrap card' },
         h('table', { class: 'ranking-table' },
-          h('caption', {}, `Ranking ${scope} · página ${formatNumber(page)}`),
+          h('caption', {}, `Ranking ${scope} · página ${formatNumber(page)}`
+            + (total !== null ? ` · ${formatNumber(total)} ${total === 1 ? 'jugador' : 'jugadores'}` : '')),
           h('thead', {}, h('tr', {},
             h('th', { scope: 'col' }, 'Posición'),
             h('th', { scope: 'col' }, 'Jugador'),
@@ -80,7 +80,7 @@ export function render(view, { params, signal, go }) {
             h('th', { scope: 'row', class: 'player-cell' }, r.username),
             h('td', {}, r.city),
             h('td', { class: 'num votes' }, formatNumber(Number(r.votes) || 0))))))),
-      pager({ page, hasNext: list.length === pageSize, hrefFor: (p) => hrefFor({ city, page: p, pageSize }), label: 'Páginas del ranking' }));
+      pager({ page, hasNext, hrefFor: (p) => hrefFor({ city, page: p, pageSize }), label: 'Páginas del ranking' }));
   }).catch((err) => {
     if (signal.aborted) return;
     content.removeAttribute('aria-busy');
