@@ -597,6 +597,7 @@ func testS3Cut(t *testing.T, e *env) {
 		done <- r
 	}()
 	<-slow.sent
+	waitUntil(t, "a web node spooling the upload", 30*time.Second, func() bool { return len(spooled(e)) > 0 })
 	restore := fault(t, e, S3, e.c.Cut)
 	cutAt := time.Now()
 	close(slow.proceed)
