@@ -375,13 +375,14 @@ func testPostgresCut(t *testing.T, e *env) {
 	if n := lbLogCount(e, `"msg":"node out of service"`) - outOfService; n > 0 {
 		t.Errorf("the load balancer took a node out of service %d times", n)
 	}
-	var firstOK, lastFailure time.Duration
+	var firstOK time.Duration
+	lastFailure := "none after it"
 	for _, s := range rec.where(func(s sample) bool { return s.db && s.start.After(restoreAt) }) {
 		if s.status == http.StatusOK && firstOK == 0 {
 			firstOK = s.end().Sub(restoreAt)
 		}
 		if s.status != http.StatusOK {
-			lastFailure = s.end().Sub(restoreAt)
+			lastFailure = fmt.Sprintf("%.1f s after", s.end().Sub(restoreAt).Seconds())
 		}
 	}
 	after := rec.where(func(s sample) bool { return s.start.After(settled) })
@@ -413,8 +414,8 @@ func testPostgresCut(t *testing.T, e *env) {
 	t.Logf("PostgreSQL cut %.0f s under %d clients: %d requests in all; database requests before the cut p50 %s p99 %s; during the cut %d database requests all 503 (p50 %s, p99 %s, Retry-After %s, message %q); web1 not ready %.1f s after the cut, ready %.1f s after the return",
 		pgCut.Seconds(), n, len(all), ms(percentile(baseline, 0.5)), ms(percentile(baseline, 0.99)), len(during), ms(percentile(during, 0.5)), ms(p99),
 		firstRetryAfter(during), sampleMessage, notReady.Seconds(), ready.Seconds())
-	t.Logf("PostgreSQL cut: page and API docs %d answers, all 200; both nodes kept in service (answers during the cut by node %v); first database success %.1f s after the return, last failure %.1f s after; %d answers from 10 s after the return, all 200; same pids %v; votes %d accepted = %d counted",
-		len(pages), duringNodes, firstOK.Seconds(), lastFailure.Seconds(), len(after), before, accepted, counted)
+	t.Logf("PostgreSQL cut: page and API docs %d answers, all 200; both nodes kept in service (answers during the cut by node %v); first database success %.1f s after the return, last failure %s; %d answers from 10 s after the return, all 200; same pids %v; votes %d accepted = %d counted",
+		len(pages), duringNodes, firstOK.Seconds(), lastFailure, len(after), before, accepted, counted)
 }
 
 func firstRetryAfter(samples []sample) string {
