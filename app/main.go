@@ -18,6 +18,7 @@ import (
 	"github.com/anb/risingstars/app/config"
 	"github.com/anb/risingstars/app/httpapi"
 	"github.com/anb/risingstars/app/platform"
+	"github.com/anb/risingstars/app/videos"
 	"github.com/anb/risingstars/app/web"
 	"github.com/anb/risingstars/worker/processor"
 	"github.com/labstack/echo/v4"
@@ -74,8 +75,12 @@ func run(log *slog.Logger) error {
 	}
 
 	e := httpapi.New(httpapi.Config{
-		Store: p.Store, Blobs: p.Blobs, Queue: p.Queue, Tokens: p.Tokens, Log: log,
+		Accounts: p.Store, Catalog: p.Store, Database: p.Store, Videos: &videos.Service{Library: p.Store, Files: p.Blobs, Queue: p.Queue, Log: log},
+		Blobs: p.Blobs, Tokens: p.Tokens, Log: log,
 		SpoolDir: p.SpoolDir, RankingsCacheTTL: cfg.RankingsCacheTTL,
+		CORSOrigins: cfg.CORSOrigins,
+		LoginThrottle: httpapi.LoginThrottle{PerAccount: cfg.LoginFailuresPerAccount,
+			PerAddress: cfg.LoginFailuresPerAddress, Window: cfg.LoginFailureWindow},
 		Mount: []func(*echo.Echo){web.Mount, apidoc.Register},
 	})
 	srv := &http.Server{Addr: cfg.Addr, Handler: e, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/anb/risingstars/worker/media/mediatest"
+	"github.com/anb/risingstars/app/mp4/mediatest"
 )
 
 // server is the real binary, started as a newcomer would start it.

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/anb/risingstars/app/blob"
+	"github.com/anb/risingstars/app/mp4/mediatest"
 	"github.com/anb/risingstars/app/nodespec"
 	"github.com/anb/risingstars/app/store/storetest"
-	"github.com/anb/risingstars/worker/media/mediatest"
 )
 
 func hd(t testing.TB) string {
@@ -267,7 +267,7 @@ func TestVideoLifecycle(t *testing.T) {
 			{"GET", "/api/videos/" + private + "/processed", "", http.StatusUnauthorized},
 			{"GET", "/api/videos/" + private + "/processed", bob, http.StatusForbidden},
 			{"GET", "/api/videos/" + private + "/processed", ana, http.StatusOK},
-			{"GET", "/api/videos/" + private + "/processed?access_token=" + ana, "", http.StatusOK},
+			{"GET", "/api/videos/" + private + "/processed?access_token=" + ana, "", http.StatusBadRequest},
 		} {
 			r := e.call(c.method, c.path, c.token, nil)
 			if r.status != c.want {

@@ -16,9 +16,9 @@ import (
 
 const userIDKey = "user_id"
 
-// bearer returns the token of the request: the Authorization header, or the
-// access_token query parameter that <video src> links need.
-func bearer(c echo.Context, allowQuery bool) string {
+// bearer returns the token of the Authorization header. Tokens are never
+// read from the URL (see refuseTokenInURL); <video src> links are signed.
+func bearer(c echo.Context) string {
 	if h := c.Request().Header.Get(echo.HeaderAuthorization); h != "" {
 		scheme, token, _ := strings.Cut(h, " ")
 		if !strings.EqualFold(scheme, "Bearer") {
@@ -26,14 +26,11 @@ func bearer(c echo.Context, allowQuery bool) string {
 		}
 		return strings.TrimSpace(token)
 	}
-	if allowQuery {
-		return c.QueryParam("access_token")
-	}
 	return ""
 }
 
-func (a *api) authenticate(c echo.Context, allowQuery bool) (bool, error) {
-	token := bearer(c, allowQuery)
+func (a *api) authenticate(c echo.Context) (bool, error) {
+	token := bearer(c)
 	if token == "" {
 		return false, nil
 	}
@@ -47,7 +44,7 @@ func (a *api) authenticate(c echo.Context, allowQuery bool) (bool, error) {
 
 func (a *api) requireAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		ok, err := a.authenticate(c, false)
+		ok, err := a.authenticate(c)
 		if err != nil {
 			return err
 		}
@@ -62,7 +59,7 @@ func (a *api) requireAuth(next echo.HandlerFunc) echo.HandlerFunc {
 // sent but invalid is still refused, so an expired session is noticed.
 func (a *api) optionalAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if _, err := a.authenticate(c, true); err != nil {
+		if _, err := a.authenticate(c); err != nil {
 			return err
 		}
 		return next(c)
@@ -190,7 +187,7 @@ func (a *api) signup(c echo.Context) error {
 	}
 	u := store.User{FirstName: req.FirstName, LastName: req.LastName, Email: req.Email,
 		PasswordHash: hash, City: req.City, Country: req.Country}
-	if err := a.Store.CreateUser(c.Request().Context(), &u); err != nil {
+	if err := a.Accounts.CreateUser(c.Request().Context(), &u); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusCreated, map[string]any{"message": "Usuario creado exitosamente.", "user_id": u.ID})
@@ -216,12 +213,22 @@ func (a *api) login(c echo.Context) error {
 	if len(problems) > 0 {
 		return badRequest("Se requieren el correo electrónico y la contraseña.", problems)
 	}
-	u, err := a.Store.UserByEmail(c.Request().Context(), req.Email)
+	guard, err := a.guardLogin(c, req.Email)
+	if err != nil {
+		return err
+	}
+	u, err := a.Accounts.UserByEmail(c.Request().Context(), req.Email)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
 	if !auth.CheckPassword(u.PasswordHash, req.Password) {
+		if err := guard.failed(); err != nil {
+			return err
+		}
 		return errBadCredentials
+	}
+	if err := guard.succeeded(); err != nil {
+		return err
 	}
 	token, err := a.Tokens.Issue(u.ID)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/anb/risingstars/app/store"
+	"github.com/anb/risingstars/app/videos"
 	"github.com/labstack/echo/v4"
 )
 
@@ -37,6 +38,13 @@ var (
 	errStorageDown    = &apiError{Status: http.StatusServiceUnavailable, Message: "El almacenamiento de videos no está disponible en este momento. Inténtalo de nuevo en unos minutos."}
 	errDuplicateEmail = &apiError{Status: http.StatusBadRequest, Message: "El correo electrónico ya está registrado.",
 		Details: map[string]string{"email": "Ya existe una cuenta con este correo electrónico."}}
+	errTooManyLogins = &apiError{Status: http.StatusTooManyRequests,
+		Message: "Demasiados intentos fallidos de inicio de sesión. Espera unos minutos (lo indica la cabecera Retry-After) e inténtalo de nuevo."}
+	errOriginNotAllowed = &apiError{Status: http.StatusForbidden, Message: "El origen de esta página no está autorizado para usar la API."}
+	errMediaLink        = &apiError{Status: http.StatusForbidden,
+		Message: "El enlace del archivo no es válido o ya expiró. Vuelve a cargar la página para obtener uno nuevo."}
+	errTokenInURL = badRequest("El token de acceso no se acepta en la URL: envíalo en la cabecera Authorization (Bearer) o usa los enlaces firmados que da la API.",
+		map[string]string{"access_token": "No se admite en la URL."})
 )
 
 // retryAfterSeconds is what a 503 asks clients to wait: a database failover
@@ -62,6 +70,8 @@ func toAPIError(err error) *apiError {
 		return errDuplicateEmail
 	case errors.Is(err, store.ErrUnavailable):
 		return errUnavailable
+	case errors.Is(err, videos.ErrStorageUnavailable):
+		return errStorageDown
 	case errors.As(err, &he):
 		return &apiError{Status: he.Code, Message: httpMessage(he.Code)}
 	}

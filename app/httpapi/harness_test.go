@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +21,7 @@ import (
 	"github.com/anb/risingstars/app/httpapi"
 	"github.com/anb/risingstars/app/queue"
 	"github.com/anb/risingstars/app/store/storetest"
+	"github.com/anb/risingstars/app/videos"
 	"github.com/anb/risingstars/worker/processor"
 )
 
@@ -52,6 +52,8 @@ type envOptions struct {
 	noWorker   bool
 	rankingTTL time.Duration
 	storage    func(blob.Store) blob.Store // wraps the disk storage, e.g. to make it fail
+	cors       []string
+	throttle   httpapi.LoginThrottle
 }
 
 func newEnv(t *testing.T, db storetest.DB, opts envOptions) *env {
@@ -70,10 +72,7 @@ func newEnv(t *testing.T, db storetest.DB, opts envOptions) *env {
 	if opts.storage != nil {
 		blobs = opts.storage(disk)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
+	log := suiteLog(t)
 	q := queue.NewLocal()
 	if !opts.noWorker {
 		media := opts.media
@@ -81,15 +80,17 @@ func newEnv(t *testing.T, db storetest.DB, opts envOptions) *env {
 			media = copyMedia{}
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		proc := &processor.Processor{Videos: db.Store, Blobs: blobs, Media: media, TempDir: dir, Log: log,
+		proc := &processor.Processor{Videos: &videos.Processing{Store: db.Store, Files: blobs, Log: log}, Blobs: blobs, Media: media, TempDir: dir, Log: log,
 			Backoff: func(int) time.Duration { return 10 * time.Millisecond }}
 		done := make(chan struct{})
 		go func() { proc.Run(ctx, q, 2); close(done) }()
 		t.Cleanup(func() { cancel(); <-done })
 	}
 	e.srv = httptest.NewServer(httpapi.New(httpapi.Config{
-		Store: db.Store, Blobs: blobs, Queue: q, Tokens: e.tokens, Log: log,
+		Accounts: db.Store, Catalog: db.Store, Database: db.Store, Videos: &videos.Service{Library: db.Store, Files: blobs, Queue: q, Log: log},
+		Blobs: blobs, Tokens: e.tokens, Log: log,
 		SpoolDir: e.spoolDir, RankingsCacheTTL: opts.rankingTTL,
+		CORSOrigins: opts.cors, LoginThrottle: opts.throttle,
 	}))
 	t.Cleanup(e.srv.Close)
 	// Every request and response of these tests must match the published contract.

@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/anb/risingstars/app/store"
 	"github.com/labstack/echo/v4"
 )
 
@@ -35,8 +36,9 @@ func queryParams(c echo.Context, allowed ...string) error {
 	return nil
 }
 
-func parsePaging(c echo.Context) (paging, error) {
-	p := paging{page: 1, size: defaultPageSize}
+// parsePaging reads page and page_size; size is the default page size.
+func parsePaging(c echo.Context, size int) (paging, error) {
+	p := paging{page: 1, size: size}
 	problems := map[string]string{}
 	q := c.QueryParams()
 	if _, ok := q["page"]; ok {
@@ -74,23 +76,28 @@ type publicVideoItem struct {
 }
 
 func (a *api) publicVideos(c echo.Context) error {
-	if err := queryParams(c, "page", "page_size", "access_token"); err != nil {
+	if err := queryParams(c, "page", "page_size"); err != nil {
 		return err
 	}
-	p, err := parsePaging(c)
+	p, err := parsePaging(c, defaultPageSize)
 	if err != nil {
 		return err
 	}
 	viewer := userID(c)
-	videos, err := a.Store.PublicVideos(c.Request().Context(), viewer, p.page, p.size)
+	videos, err := a.Catalog.PublicVideos(c.Request().Context(), viewer, p.page, p.size)
 	if err != nil {
 		return err
 	}
+	total, err := a.totals.get(totalsKey{}, func() (int64, error) { return a.Catalog.CountPublicVideos(c.Request().Context()) })
+	if err != nil {
+		return err
+	}
+	setPaging(c, p, total)
 	out := make([]publicVideoItem, len(videos))
 	for i, v := range videos {
 		out[i] = publicVideoItem{VideoID: v.ID, Title: v.Title, ProcessedURL: mediaURL(v.ID, "processed"),
 			PosterURL: mediaURL(v.ID, "poster"), Votes: v.Votes, UploadedAt: v.UploadedAt, ProcessedAt: v.ProcessedAt,
-			PlayerName: v.FirstName + " " + v.LastName, City: v.City, Country: v.Country}
+			PlayerName: v.PlayerName(), City: v.City, Country: v.Country}
 		if viewer != 0 {
 			out[i].HasVoted = &v.HasVoted
 		}
@@ -103,7 +110,7 @@ func (a *api) vote(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.Store.Vote(c.Request().Context(), userID(c), id); err != nil {
+	if err := a.Videos.Vote(c.Request().Context(), userID(c), id); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]string{"message": "Voto registrado exitosamente."})
@@ -127,30 +134,46 @@ func (a *api) rankingsHandler(c echo.Context) error {
 	if err := queryParams(c, "city", "page", "page_size"); err != nil {
 		return err
 	}
-	p, err := parsePaging(c)
+	p, err := parsePaging(c, defaultPageSize)
 	if err != nil {
 		return err
 	}
 	key := rankingsKey{page: p.page, size: p.size}
 	if values, ok := c.QueryParams()["city"]; ok {
-		key.city = strings.ToLower(strings.TrimSpace(values[0]))
+		key.city = store.CityKey(values[0])
 		if key.city == "" || utf8.RuneCountInString(key.city) > maxCityLength {
 			return badRequest("El parámetro city debe tener entre 1 y 100 caracteres.", map[string]string{"city": "Valor inválido."})
 		}
 	}
 	items, err := a.rankings.get(key, func() ([]rankingItem, error) {
-		rows, err := a.Store.Rankings(c.Request().Context(), key.city, key.page, key.size)
+		rows, err := a.Catalog.Rankings(c.Request().Context(), key.city, key.page, key.size)
 		if err != nil {
 			return nil, err
 		}
 		items := make([]rankingItem, len(rows))
 		for i, r := range rows {
-			items[i] = rankingItem{Position: (key.page-1)*key.size + i + 1, Username: r.FirstName + " " + r.LastName, City: r.City, Votes: r.Votes}
+			items[i] = rankingItem{Position: (key.page-1)*key.size + i + 1, Username: r.Username(), City: r.City, Votes: r.Votes}
 		}
 		return items, nil
 	})
 	if err != nil {
 		return err
 	}
+	total, err := a.totals.get(totalsKey{rankings: true, city: key.city}, func() (int64, error) {
+		return a.Catalog.CountRanked(c.Request().Context(), key.city)
+	})
+	if err != nil {
+		return err
+	}
+	setPaging(c, p, total)
 	return c.JSON(http.StatusOK, items)
+}
+
+// totalsKey names a count behind X-Total-Count: the gallery's, or the
+// rankings' of one city ("" = all). Counts are cached like the rankings:
+// the rankings' figures rest on that cache, and a count (an index range
+// over every published video or ranked player) costs more than the page.
+type totalsKey struct {
+	rankings bool
+	city     string
 }

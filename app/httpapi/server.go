@@ -1,4 +1,5 @@
-// Package httpapi is the REST API of the platform (SPEC §1) on Echo.
+// Package httpapi is the REST API of the platform on Echo; app/apidoc/openapi.json
+// is its contract.
 package httpapi
 
 import (
@@ -9,38 +10,68 @@ import (
 	"time"
 
 	"github.com/anb/risingstars/app/auth"
-	"github.com/anb/risingstars/app/blob"
 	"github.com/anb/risingstars/app/nodespec"
-	"github.com/anb/risingstars/app/queue"
 	"github.com/anb/risingstars/app/store"
+	"github.com/anb/risingstars/app/videos"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 )
 
-// Store is what the API needs from the database.
-type Store interface {
-	Ping(ctx context.Context) error
+// Accounts is what signing up and logging in need from the database,
+// including the failed-login counts every web node shares.
+type Accounts interface {
 	CreateUser(ctx context.Context, u *store.User) error
 	UserByEmail(ctx context.Context, email string) (store.User, error)
-	CreateVideo(ctx context.Context, v *store.Video) error
-	MarkEnqueued(ctx context.Context, id string) error
+	LoginFailures(ctx context.Context, window time.Duration, limits ...store.Limit) (store.FailureState, error)
+	RecordLoginFailure(ctx context.Context, window time.Duration, subjects ...string) error
+	ClearLoginFailures(ctx context.Context, subjects ...string) error
+}
+
+// Catalog is what the read endpoints need: videos, the gallery and the
+// rankings, with the totals for the paging headers. What changes a video
+// goes through Videos.
+type Catalog interface {
 	Video(ctx context.Context, id string) (store.Video, error)
-	VideosByUser(ctx context.Context, userID int64) ([]store.Video, error)
-	DeleteVideo(ctx context.Context, id string, ownerID int64) (store.Video, error)
+	UserVideosPage(ctx context.Context, userID int64, page, pageSize int) ([]store.Video, int64, error)
 	PublicVideos(ctx context.Context, viewerID int64, page, pageSize int) ([]store.PublicVideo, error)
-	Vote(ctx context.Context, userID int64, videoID string) error
+	CountPublicVideos(ctx context.Context) (int64, error)
 	Rankings(ctx context.Context, city string, page, pageSize int) ([]store.Ranking, error)
+	CountRanked(ctx context.Context, city string) (int64, error)
+}
+
+// Database is what the readiness check asks.
+type Database interface {
+	Ping(ctx context.Context) error
+}
+
+// Videos are the video use cases (videos.Service).
+type Videos interface {
+	Upload(ctx context.Context, in videos.NewUpload) (store.Video, error)
+	Delete(ctx context.Context, id string, owner int64) (store.Video, error)
+	Vote(ctx context.Context, userID int64, videoID string) error
+}
+
+// Media serves a stored file: streamed from disk, or a redirect to S3.
+type Media interface {
+	Serve(w http.ResponseWriter, r *http.Request, key string) error
 }
 
 // Config wires the API to its dependencies.
 type Config struct {
-	Store            Store
-	Blobs            blob.Store
-	Queue            queue.Publisher
+	Accounts         Accounts
+	Catalog          Catalog
+	Database         Database
+	Videos           Videos
+	Blobs            Media
 	Tokens           *auth.Tokens
 	Log              *slog.Logger
 	SpoolDir         string        // where uploads are staged while they are validated
 	RankingsCacheTTL time.Duration // 0 disables the cache
+	// CORSOrigins may call the API from a page of their own; empty: only
+	// pages of this server's origin.
+	CORSOrigins []string
+	// LoginThrottle bounds failed logins; zero fields take the defaults.
+	LoginThrottle LoginThrottle
 	// Mount adds routes owned by other packages (web page, API docs).
 	Mount []func(*echo.Echo)
 }
@@ -48,17 +79,22 @@ type Config struct {
 type api struct {
 	Config
 	rankings *ttlCache[rankingsKey, []rankingItem]
+	totals   *ttlCache[totalsKey, int64]
 }
 
 // New builds the HTTP handler of the API.
 func New(cfg Config) *echo.Echo {
-	a := &api{Config: cfg, rankings: newTTLCache[rankingsKey, []rankingItem](cfg.RankingsCacheTTL)}
+	a := &api{Config: cfg, rankings: newTTLCache[rankingsKey, []rankingItem](cfg.RankingsCacheTTL),
+		totals: newTTLCache[totalsKey, int64](cfg.RankingsCacheTTL)}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(cfg.Log)
+	e.Pre(trailingSlash())
 	e.Use(middleware.RequestID())
 	e.Use(requestLogger(cfg.Log))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true}))
+	e.Use(cors(cfg.CORSOrigins))
+	e.Use(refuseTokenInURL)
 
 	e.GET(nodespec.LivenessPath, a.live)
 	e.GET(nodespec.ReadinessPath, a.ready)
@@ -72,9 +108,11 @@ func New(cfg Config) *echo.Echo {
 	videos.GET("", a.listVideos, a.requireAuth)
 	videos.GET("/:video_id", a.getVideo, a.requireAuth)
 	videos.DELETE("/:video_id", a.deleteVideo, a.requireAuth)
-	videos.GET("/:video_id/original", a.serveOriginal, a.optionalAuth)
-	videos.GET("/:video_id/processed", a.serveProcessed, a.optionalAuth)
-	videos.GET("/:video_id/poster", a.servePoster, a.optionalAuth)
+	for _, method := range []string{http.MethodGet, http.MethodHead} {
+		videos.Add(method, "/:video_id/original", a.serveOriginal, a.optionalAuth)
+		videos.Add(method, "/:video_id/processed", a.serveProcessed, a.optionalAuth)
+		videos.Add(method, "/:video_id/poster", a.servePoster, a.optionalAuth)
+	}
 
 	public := api.Group("/public")
 	public.GET("/videos", a.publicVideos, a.optionalAuth)
@@ -112,7 +150,7 @@ func (a *api) live(c echo.Context) error {
 // database answers too.
 func (a *api) ready(c echo.Context) error {
 	ctx := c.Request().Context()
-	if err := a.Store.Ping(ctx); err != nil {
+	if err := a.Database.Ping(ctx); err != nil {
 		a.Log.WarnContext(ctx, "readiness: database unavailable", "error", err)
 		c.Response().Header().Set("Retry-After", retryAfterSeconds)
 		return c.JSON(http.StatusServiceUnavailable, map[string]string{

@@ -16,7 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// Upload rules of SPEC §1.
+// Upload rules of the contract (app/apidoc/openapi.json).
 const (
 	MaxVideoBytes  = 100 << 20
 	MinDuration    = 20 * time.Second
@@ -161,6 +161,8 @@ func (a *api) checkVideo(up *upload) string {
 	}
 	info, err := mp4.Probe(up.file, up.size)
 	switch {
+	case mp4.MajorBrand(up.file) == mp4.BrandQuickTime:
+		return "El archivo es un video QuickTime (.mov), no MP4. Expórtalo o conviértelo a MP4 (H.264) desde tu editor o el teléfono, o con: ffmpeg -i video.mov -c copy video.mp4, y súbelo de nuevo."
 	case errors.Is(err, mp4.ErrNotMP4):
 		return "El archivo no es un video MP4."
 	case err != nil:

@@ -1,15 +1,13 @@
 package httpapi
 
 import (
-	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/anb/risingstars/app/blob"
-	"github.com/anb/risingstars/app/queue"
 	"github.com/anb/risingstars/app/store"
+	"github.com/anb/risingstars/app/videos"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 )
@@ -42,8 +40,6 @@ type videoDetail struct {
 	Error        string     `json:"error,omitempty"`
 }
 
-func mediaURL(id, kind string) string { return "/api/videos/" + id + "/" + kind }
-
 // failureReason is shown only once the video has failed; while retries are
 // pending the last error stays internal.
 func failureReason(v store.Video) string {
@@ -53,22 +49,22 @@ func failureReason(v store.Video) string {
 	return ""
 }
 
-func summarize(v store.Video) videoSummary {
+func (a *api) summarize(v store.Video) videoSummary {
 	s := videoSummary{VideoID: v.ID, Title: v.Title, Status: v.Status, IsPublic: v.IsPublic,
 		UploadedAt: v.UploadedAt, Error: failureReason(v)}
 	if v.Status == store.StatusProcessed {
 		s.ProcessedAt = v.ProcessedAt
-		s.ProcessedURL = mediaURL(v.ID, "processed")
-		s.PosterURL = mediaURL(v.ID, "poster")
+		s.ProcessedURL = a.mediaLink(v.ID, "processed")
+		s.PosterURL = a.mediaLink(v.ID, "poster")
 	}
 	return s
 }
 
-func detail(v store.Video) videoDetail {
+func (a *api) detail(v store.Video) videoDetail {
 	d := videoDetail{VideoID: v.ID, Title: v.Title, Status: v.Status, IsPublic: v.IsPublic,
-		UploadedAt: v.UploadedAt, OriginalURL: mediaURL(v.ID, "original"), Votes: v.Votes, Error: failureReason(v)}
+		UploadedAt: v.UploadedAt, OriginalURL: a.mediaLink(v.ID, "original"), Votes: v.Votes, Error: failureReason(v)}
 	if v.Status == store.StatusProcessed {
-		processed, poster := mediaURL(v.ID, "processed"), mediaURL(v.ID, "poster")
+		processed, poster := a.mediaLink(v.ID, "processed"), a.mediaLink(v.ID, "poster")
 		d.ProcessedAt, d.ProcessedURL, d.PosterURL = v.ProcessedAt, &processed, &poster
 	}
 	return d
@@ -83,27 +79,12 @@ func (a *api) upload(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	v := store.Video{ID: uuid.NewString(), TaskID: uuid.NewString(), UserID: userID(c), Title: up.title, IsPublic: up.isPublic}
-	log := a.Log.With("video_id", v.ID, "task_id", v.TaskID, "user_id", v.UserID)
-	if err := a.Blobs.PutFile(ctx, blob.OriginalKey(v.ID), up.file.Name()); err != nil {
-		log.ErrorContext(ctx, "store original failed", "error", err)
-		a.deleteBlobs(context.WithoutCancel(ctx), log, v.ID, blob.OriginalKey) // a multipart upload may have left parts
-		return errStorageDown
-	}
-	if err := a.Store.CreateVideo(ctx, &v); err != nil {
-		a.deleteBlobs(context.WithoutCancel(ctx), log, v.ID, blob.OriginalKey)
+	v, err := a.Videos.Upload(ctx, videos.NewUpload{Owner: userID(c), Title: up.title, Public: up.isPublic, Path: up.file.Name()})
+	if err != nil {
 		return err
 	}
-	// The row is committed: from here on the video cannot be lost. A task that
-	// fails to reach the queue is sent again by the re-enqueue loop.
-	pubCtx, cancel := context.WithTimeout(ctx, publishTimeout)
-	defer cancel()
-	if err := a.Queue.Publish(pubCtx, queue.Task{TaskID: v.TaskID, VideoID: v.ID}); err != nil {
-		log.ErrorContext(ctx, "enqueue failed; the re-enqueue loop will retry", "error", err)
-	} else if err := a.Store.MarkEnqueued(ctx, v.ID); err != nil {
-		log.WarnContext(ctx, "mark enqueued failed; the task may be sent twice", "error", err)
-	}
-	log.InfoContext(ctx, "video uploaded", "bytes", up.size, "duration_s", up.info.Duration.Seconds())
+	a.Log.InfoContext(ctx, "video uploaded", "video_id", v.ID, "task_id", v.TaskID, "user_id", v.UserID,
+		"bytes", up.size, "duration_s", up.info.Duration.Seconds())
 	return c.JSON(http.StatusCreated, map[string]string{
 		"message":  "Video subido correctamente. Procesamiento en curso.",
 		"task_id":  v.TaskID,
@@ -111,28 +92,27 @@ func (a *api) upload(c echo.Context) error {
 	})
 }
 
-// publishTimeout bounds the wait for the queue after the video is saved: a
-// queue outage must not hold the upload's answer, the re-enqueue loop sends
-// the task later.
-const publishTimeout = 5 * time.Second
-
-func (a *api) deleteBlobs(ctx context.Context, log *slog.Logger, id string, keys ...func(string) string) {
-	for _, key := range keys {
-		if err := a.Blobs.Delete(ctx, key(id)); err != nil {
-			log.ErrorContext(ctx, "delete file failed; it is left orphaned", "key", key(id), "error", err)
-		}
-	}
-}
+// ownPageSize is the default page of GET /api/videos: a player has a few
+// videos, and clients written before paging expect them all.
+const ownPageSize = maxPageSize
 
 func (a *api) listVideos(c echo.Context) error {
-	videos, err := a.Store.VideosByUser(c.Request().Context(), userID(c))
+	if err := queryParams(c, "page", "page_size"); err != nil {
+		return err
+	}
+	p, err := parsePaging(c, ownPageSize)
 	if err != nil {
 		return err
 	}
-	out := make([]videoSummary, len(videos))
-	for i, v := range videos {
-		out[i] = summarize(v)
+	list, total, err := a.Catalog.UserVideosPage(c.Request().Context(), userID(c), p.page, p.size)
+	if err != nil {
+		return err
 	}
+	out := make([]videoSummary, len(list))
+	for i, v := range list {
+		out[i] = a.summarize(v)
+	}
+	setPaging(c, p, total)
 	return c.JSON(http.StatusOK, out)
 }
 
@@ -150,7 +130,7 @@ func (a *api) findVideo(c echo.Context) (store.Video, error) {
 	if err != nil {
 		return store.Video{}, err
 	}
-	return a.Store.Video(c.Request().Context(), id)
+	return a.Catalog.Video(c.Request().Context(), id)
 }
 
 func (a *api) ownVideo(c echo.Context) (store.Video, error) {
@@ -169,7 +149,7 @@ func (a *api) getVideo(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, detail(v))
+	return c.JSON(http.StatusOK, a.detail(v))
 }
 
 func (a *api) deleteVideo(c echo.Context) error {
@@ -177,12 +157,10 @@ func (a *api) deleteVideo(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	v, err := a.Store.DeleteVideo(ctx, id, userID(c))
+	v, err := a.Videos.Delete(c.Request().Context(), id, userID(c))
 	if err != nil {
 		return err
 	}
-	a.deleteBlobs(context.WithoutCancel(ctx), a.Log.With("video_id", v.ID), v.ID, blob.OriginalKey, blob.ProcessedKey, blob.PosterKey)
 	return c.JSON(http.StatusOK, map[string]string{"message": "El video ha sido eliminado exitosamente.", "video_id": v.ID})
 }
 
@@ -215,7 +193,11 @@ func (a *api) serveResult(c echo.Context, key func(string) string) error {
 }
 
 // mayWatch lets anyone see a published result and only the owner the rest.
+// A signed link of this file opens it for whoever holds it.
 func (a *api) mayWatch(c echo.Context, v store.Video, result bool) error {
+	if signed, err := a.signedLink(c, v.ID); signed || err != nil {
+		return err
+	}
 	if result && v.Published() {
 		return nil
 	}

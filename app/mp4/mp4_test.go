@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/anb/risingstars/app/mp4"
-	"github.com/anb/risingstars/worker/media/mediatest"
+	"github.com/anb/risingstars/app/mp4/mediatest"
 )
 
 func probeBytes(b []byte) (mp4.Info, error) { return mp4.Probe(bytes.NewReader(b), int64(len(b))) }

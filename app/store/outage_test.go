@@ -56,7 +56,7 @@ func TestADatabaseOutageIsUnavailableAndBounded(t *testing.T) {
 		t.Run(fault.name, func(t *testing.T) {
 			fault.inject()
 			start := time.Now()
-			_, err := db.Store.VideosByUser(ctx, owner.ID)
+			_, _, err := db.Store.UserVideosPage(ctx, owner.ID, 1, 10)
 			took := time.Since(start)
 			if !errors.Is(err, store.ErrUnavailable) {
 				t.Fatalf("error = %v, want ErrUnavailable", err)
@@ -69,7 +69,7 @@ func TestADatabaseOutageIsUnavailableAndBounded(t *testing.T) {
 			// The pool drops the broken connections and recovers by itself.
 			deadline := time.Now().Add(10 * time.Second)
 			for {
-				_, err := db.Store.VideosByUser(ctx, owner.ID)
+				_, _, err := db.Store.UserVideosPage(ctx, owner.ID, 1, 10)
 				if err == nil {
 					break
 				}

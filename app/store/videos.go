@@ -67,19 +67,6 @@ func (s *Store) Video(ctx context.Context, id string) (Video, error) {
 	return v, nil
 }
 
-// VideosByUser lists a user's videos, newest first.
-func (s *Store) VideosByUser(ctx context.Context, userID int64) ([]Video, error) {
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
-	var out []Video
-	err := s.db.WithContext(ctx).Table("videos").Select(videoColumns).Where("user_id = ?", userID).
-		Order("uploaded_at DESC, id DESC").Find(&out).Error
-	if err != nil {
-		return nil, wrap("list videos", err)
-	}
-	return out, nil
-}
-
 // DeleteVideo removes the owner's video unless it is published for voting.
 // The condition sits in the DELETE itself, so a video that gets published
 // while the request runs is never deleted.

@@ -22,7 +22,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"github.com/anb/risingstars/worker/media/mediatest"
+	"github.com/anb/risingstars/app/mp4/mediatest"
 )
 
 // The browser test drives the real page, served by the real server binary,
@@ -65,7 +65,7 @@ func TestBrowserJourney(t *testing.T) {
 
 	suffix := time.Now().Format("150405.000")
 	suffix = strings.ReplaceAll(suffix, ".", "")
-	a := player{"Valentina", "Rojas", "valentina." + suffix + "@example.com", "canasta-de-tres", "Barranquilla " + suffix, "Colombia"}
+	a := player{"Valentina", "Rojas", "valentina." + suffix + "@example.com", "canasta-de-tres", "Bogotá " + suffix, "Colombia"}
 	b := player{"Mateo", "Gómez", "mateo." + suffix + "@example.com", "rebote-ofensivo", "Medellín", "Colombia"}
 
 	// User A: sign up (which logs in), upload a 1080p clip, watch it get processed and play it.
@@ -75,6 +75,14 @@ func TestBrowserJourney(t *testing.T) {
 	j.shot(tabA, "01-signup")
 	j.do(tabA, "submit sign up", chromedp.Click(chromedp.CSS(`#signup-form button[type=submit]`)), chromedp.WaitVisible(chromedp.ID("upload-form")))
 
+	// A QuickTime movie named .mp4 is refused before it is sent, with the
+	// reason and what to do.
+	j.do(tabA, "choose a QuickTime movie",
+		chromedp.SetUploadFiles(chromedp.ID("video-file"), []string{quickTimeCopy(t, clip)}),
+		chromedp.WaitVisible(chromedp.ID("video-file-error")))
+	if msg := j.text(tabA, "#video-file-error"); !strings.Contains(msg, "QuickTime") || !strings.Contains(msg, "MP4") {
+		t.Errorf("QuickTime file: the page says %q", msg)
+	}
 	j.do(tabA, "fill upload form",
 		chromedp.SendKeys(chromedp.ID("title"), "Triple sobre la bocina"),
 		chromedp.SetUploadFiles(chromedp.ID("video-file"), []string{clip}),
@@ -91,6 +99,12 @@ func TestBrowserJourney(t *testing.T) {
 		t.Fatalf("the video ended %q instead of processed; the card says: %s", status, reason)
 	}
 	videoID := j.attr(tabA, `.video-card.mine`, "data-video-id")
+	// The private player plays through signed links: no token in any URL.
+	for _, name := range []string{"src", "poster"} {
+		if u := j.attr(tabA, `.video-card.mine video`, name); !strings.Contains(u, "signature=") || strings.Contains(u, "access_token") {
+			t.Errorf("my video's %s is %q, want a signed link", name, u)
+		}
+	}
 	j.playVideo(tabA, `.video-card.mine video`)
 	j.shot(tabA, "06-mine-processed")
 
@@ -144,12 +158,13 @@ func TestBrowserJourney(t *testing.T) {
 		t.Errorf("votes after a reload = %s, want 1", got)
 	}
 
-	// The ranking of A's city shows A first with one vote. A deployment may
-	// cache rankings for a few seconds, so "Filtrar" is pressed again until then.
+	// The ranking of A's city, typed in capitals and without its accent,
+	// shows A first with one vote. A deployment may cache rankings for a
+	// few seconds, so "Filtrar" is pressed again until then.
 	j.do(tabB, "filter the ranking by city",
 		chromedp.Navigate(base+"/#/rankings"),
 		chromedp.WaitVisible(chromedp.ID("rankings-filter")),
-		chromedp.SendKeys(chromedp.ID("ranking-city"), strings.ToUpper(a.city)))
+		chromedp.SendKeys(chromedp.ID("ranking-city"), strings.ToUpper(strings.ReplaceAll(a.city, "á", "a"))))
 	wantRows, _ := json.Marshal([][]string{{"1", a.name(), a.city, "1"}})
 	var rows string
 	for deadline := time.Now().Add(30 * time.Second); ; {
@@ -157,6 +172,11 @@ func TestBrowserJourney(t *testing.T) {
 			chromedp.Click(chromedp.CSS(`#rankings-filter button[type=submit]`)),
 			chromedp.Poll[chromedp.Void](`!document.querySelector('#view [aria-busy]')`, chromedp.WithPollingInterval(50*time.Millisecond)))
 		rows = j.eval(tabB, `[...document.querySelectorAll('.ranking-table tbody tr')].map(r => [...r.cells].map(c => c.textContent.trim()))`)
+		var cells [][]string // re-encoded: the browser escapes non-ASCII letters, Go does not
+		if json.Unmarshal([]byte(rows), &cells) == nil {
+			b, _ := json.Marshal(cells)
+			rows = string(b)
+		}
 		if rows == string(wantRows) || time.Now().After(deadline) {
 			break
 		}
@@ -164,6 +184,10 @@ func TestBrowserJourney(t *testing.T) {
 	}
 	if rows != string(wantRows) {
 		t.Errorf("ranking rows = %s, want %s", rows, wantRows)
+	}
+	// The total comes from X-Total-Count.
+	if caption := j.text(tabB, ".ranking-table caption"); !strings.Contains(caption, "1 jugador") {
+		t.Errorf("ranking caption = %q, want the total of 1 player", caption)
 	}
 	j.shot(tabB, "10-rankings")
 
@@ -574,6 +598,21 @@ func withoutANB(env []string) []string {
 }
 
 // makeClip returns a 21 s 1920x1080 MP4 (shared across tests, made once).
+// quickTimeCopy is the clip with the major brand of a QuickTime movie.
+func quickTimeCopy(t *testing.T, clip string) string {
+	t.Helper()
+	b, err := os.ReadFile(clip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(b[8:12], "qt  ")
+	path := filepath.Join(t.TempDir(), "jugada.mp4")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func makeClip(t *testing.T) string {
 	t.Helper()
 	return mediatest.Clip(t, mediatest.ClipOptions{Width: 1920, Height: 1080, Seconds: 21})

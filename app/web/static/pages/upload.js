@@ -4,16 +4,37 @@
 import { upload } from '../api.js';
 import { errorBox, field, formatBytes, h, setFieldErrors, successBox } from '../dom.js';
 
-// The limits of the API (SPEC §1: 100 MB; titles up to 200 characters).
+// The limits of the API (100 MB; titles up to 200 characters).
 const MAX_BYTES = 100 * 1024 * 1024;
 const MAX_TITLE = 200;
 
+// The API refuses QuickTime movies (major brand "qt  "), whatever their
+// name; the page says the same before a long upload.
+const quickTimeMessage = (name) => `«${name}» es un video QuickTime (.mov), no MP4. `
+  + 'Expórtalo o conviértelo a MP4 (H.264) desde tu editor o el teléfono, y súbelo de nuevo.';
+
 function checkFile(file) {
   if (!file) return 'Elige un archivo de video.';
+  if (file.type === 'video/quicktime' || /\.mov$/i.test(file.name)) return quickTimeMessage(file.name);
   const isMP4 = file.type === 'video/mp4' || (!file.type && /\.mp4$/i.test(file.name));
   if (!isMP4) return `«${file.name}» no es un video MP4. Sube un archivo .mp4.`;
   if (file.size === 0) return 'El archivo está vacío.';
   if (file.size > MAX_BYTES) return `El archivo pesa ${formatBytes(file.size)}; el máximo es 100 MB.`;
+  return '';
+}
+
+// checkContent reads the file's first bytes: a .mov renamed .mp4 still
+// starts with an ftyp box of brand "qt  ".
+async function checkContent(file) {
+  const problem = checkFile(file);
+  if (problem) return problem;
+  try {
+    const head = new Uint8Array(await file.slice(0, 12).arrayBuffer());
+    const text = String.fromCharCode(...head.subarray(4, 12));
+    if (text === 'ftypqt  ') return quickTimeMessage(file.name);
+  } catch {
+    // Unreadable here: the server decides.
+  }
   return '';
 }
 
@@ -57,9 +78,10 @@ export function render(view, { flash }) {
     h('div', { class: 'form-actions' }, submit, cancel));
 
   const fileInput = form.elements.namedItem('video_file');
-  fileInput.addEventListener('change', () => {
+  fileInput.addEventListener('change', async () => {
     const file = fileInput.files[0];
-    const problem = checkFile(file);
+    const problem = await checkContent(file);
+    if (file !== fileInput.files[0]) return; // another file was chosen meanwhile
     fileInfo.textContent = file ? `${file.name} · ${formatBytes(file.size)}` : '';
     setFieldErrors(form, problem && file ? { video_file: problem } : {});
   });
@@ -87,7 +109,7 @@ export function render(view, { flash }) {
     const problems = {};
     if (!title) problems.title = 'Escribe un título.';
     else if (title.length > MAX_TITLE) problems.title = `El título puede tener hasta ${MAX_TITLE} caracteres.`;
-    const fileProblem = checkFile(file);
+    const fileProblem = await checkContent(file);
     if (fileProblem) problems.video_file = fileProblem;
     if (Object.keys(problems).length) {
       box.replaceChildren(errorBox({ message: 'Revisa los campos marcados.', details: problems }));

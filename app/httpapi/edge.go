@@ -1,0 +1,135 @@
+package httpapi
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+)
+
+// What clients of other teams need at the edge of the API: routes that
+// answer with or without a trailing slash, CORS for front ends served from
+// other origins, and paging links.
+
+// trailingSlash rewrites "/api/videos/" to "/api/videos" before routing.
+// A rewrite, not a redirect: a client that follows a 301/308 may drop or
+// resend the body of a POST, and it costs a round trip.
+func trailingSlash() echo.MiddlewareFunc {
+	return middleware.RemoveTrailingSlashWithConfig(middleware.TrailingSlashConfig{})
+}
+
+// CORS: what a cross-origin front end may send and read. Tokens travel in
+// the Authorization header, never in cookies, so credentials mode is not
+// needed (and "*" is safe to offer).
+const (
+	corsAllowMethods  = "GET, HEAD, POST, DELETE"
+	corsAllowHeaders  = "Authorization, Content-Type, Range"
+	corsExposeHeaders = "Link, X-Total-Count, Retry-After, X-Request-Id, Content-Range, Accept-Ranges, Content-Length"
+	corsMaxAge        = "600" // seconds a browser may reuse a preflight answer
+)
+
+// cors answers preflights and marks actual responses per the Fetch
+// standard for the origins listed (exact "scheme://host[:port]", or "*").
+// With none listed only same-origin pages use the API, as browsers then
+// refuse every cross-origin read.
+func cors(origins []string) echo.MiddlewareFunc {
+	anyOrigin := slices.Contains(origins, "*")
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			req, h := c.Request(), c.Response().Header()
+			origin := req.Header.Get(echo.HeaderOrigin)
+			preflight := req.Method == http.MethodOptions && req.Header.Get(echo.HeaderAccessControlRequestMethod) != ""
+			if origin == "" {
+				return next(c)
+			}
+			// Caches must keep answers per origin apart.
+			h.Add(echo.HeaderVary, echo.HeaderOrigin)
+			allowed := anyOrigin || slices.Contains(origins, origin)
+			if preflight {
+				h.Add(echo.HeaderVary, echo.HeaderAccessControlRequestMethod)
+				h.Add(echo.HeaderVary, echo.HeaderAccessControlRequestHeaders)
+				if !allowed {
+					return errOriginNotAllowed
+				}
+				h.Set(echo.HeaderAccessControlAllowOrigin, origin)
+				h.Set(echo.HeaderAccessControlAllowMethods, corsAllowMethods)
+				h.Set(echo.HeaderAccessControlAllowHeaders, corsAllowHeaders)
+				h.Set(echo.HeaderAccessControlMaxAge, corsMaxAge)
+				return c.NoContent(http.StatusNoContent)
+			}
+			if allowed {
+				h.Set(echo.HeaderAccessControlAllowOrigin, origin)
+				h.Set(echo.HeaderAccessControlExposeHeaders, corsExposeHeaders)
+			}
+			return next(c)
+		}
+	}
+}
+
+// clientAddress is the address failed logins are counted against. Behind
+// the load balancer it is the last X-Forwarded-For entry: the one the ALB
+// appended from the connection it accepted. Earlier entries come from the
+// client and prove nothing. The header is believed only from a peer on a
+// private or loopback address (the ALB, the local cluster's balancer); a
+// client that reaches the node directly is its connection's address.
+func clientAddress(r *http.Request) string {
+	peer, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		peer = r.RemoteAddr
+	}
+	ip := net.ParseIP(peer)
+	if ip == nil || !(ip.IsPrivate() || ip.IsLoopback()) {
+		return peer
+	}
+	values := r.Header.Values(echo.HeaderXForwardedFor)
+	if len(values) == 0 {
+		return peer
+	}
+	entries := strings.Split(values[len(values)-1], ",")
+	last := strings.TrimSpace(entries[len(entries)-1])
+	if parsed := net.ParseIP(last); parsed != nil {
+		return parsed.String()
+	}
+	return peer
+}
+
+// setPaging adds X-Total-Count and the RFC 8288 Link header (rel="first",
+// "prev", "next", "last") to a list response. Links keep the request's
+// other query parameters and are relative to the server.
+func setPaging(c echo.Context, p paging, total int64) {
+	h := c.Response().Header()
+	h.Set("X-Total-Count", strconv.FormatInt(total, 10))
+	last := max(1, int((total+int64(p.size)-1)/int64(p.size)))
+	link := func(page int, rel string) string {
+		q := c.Request().URL.Query()
+		q.Set("page", strconv.Itoa(page))
+		q.Set("page_size", strconv.Itoa(p.size))
+		return fmt.Sprintf(`<%s?%s>; rel="%s"`, c.Request().URL.Path, q.Encode(), rel)
+	}
+	links := []string{link(1, "first")}
+	if p.page > 1 {
+		links = append(links, link(min(p.page-1, last), "prev"))
+	}
+	if p.page < last {
+		links = append(links, link(p.page+1, "next"))
+	}
+	links = append(links, link(last, "last"))
+	h.Set("Link", strings.Join(links, ", "))
+}
+
+// refuseTokenInURL turns away a bearer token sent in the query string: it
+// would be written to access logs, proxies and browser history. Media links
+// carry a signature bound to one file instead.
+func refuseTokenInURL(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if c.Request().URL.Query().Has("access_token") {
+			return errTokenInURL
+		}
+		return next(c)
+	}
+}

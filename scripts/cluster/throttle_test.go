@@ -1,0 +1,137 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/anb/risingstars/app/httpapi"
+)
+
+// TestClusterLoginThrottle checks failed-login throttling through the AWS
+// topology: two web nodes behind the load balancer, one PostgreSQL. The
+// counts live in the database, so failures spread over both nodes add up
+// and the block holds on both; the client address is the last
+// X-Forwarded-For entry (the one the balancer wrote), so a client cannot
+// escape by writing its own. It starts a cluster of its own (with the
+// nodes' default limits) and, at the end, greps every log of it for a token.
+func TestClusterLoginThrottle(t *testing.T) {
+	if os.Getenv("ANB_CLUSTER_TEST") != "1" {
+		t.Skip("the cluster tests start the AWS topology: run them with ANB_CLUSTER_TEST=1 (./scripts/test does)")
+	}
+	admin := os.Getenv("ANB_TEST_DATABASE_URL")
+	if admin == "" {
+		t.Fatal("ANB_TEST_DATABASE_URL must name a PostgreSQL role that may create databases (./scripts/test sets it)")
+	}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runDir, err := os.MkdirTemp("", "anb-cluster-throttle-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Start(context.Background(), Options{Root: root, RunDir: runDir, Workers: 1, AdminDatabaseURL: admin, Progress: logWriter{t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.Stop()
+		if t.Failed() {
+			t.Logf("logs kept in %s", filepath.Join(runDir, "logs"))
+		} else {
+			os.RemoveAll(runDir)
+		}
+	})
+
+	ana := signUp(t, c.URL, "Ana", "Pérez", "Cali")
+	bob := signUp(t, c.URL, "Bob", "Gil", "Cali")
+	login := func(email, password, forwardedFor string) response {
+		t.Helper()
+		p := newClient(c.URL)
+		req, _ := http.NewRequest("POST", c.URL+"/api/auth/login", strings.NewReader(fmt.Sprintf(`{"email":%q,"password":%q}`, email, password)))
+		req.Header.Set("Content-Type", "application/json")
+		if forwardedFor != "" {
+			req.Header.Set("X-Forwarded-For", forwardedFor)
+		}
+		res, err := p.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, err := io.ReadAll(res.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return response{status: res.StatusCode, body: body, header: res.Header}
+	}
+	is429 := func(r response) bool {
+		secs, err := strconv.Atoi(r.header.Get("Retry-After"))
+		return r.status == http.StatusTooManyRequests && err == nil && secs > 0 &&
+			strings.Contains(string(r.body), "Demasiados intentos fallidos")
+	}
+
+	// 1. Per account: the failures land on both nodes and add up.
+	failedOn := map[string]int{}
+	for i := range httpapi.DefaultLoginFailuresPerAccount {
+		r := login(ana.email, "adivinanza", "")
+		if r.status != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d %s", i+1, r.status, r.body)
+		}
+		failedOn[r.header.Get("X-Anb-Backend")]++
+	}
+	if failedOn["web1"] == 0 || failedOn["web2"] == 0 {
+		t.Fatalf("failures per node %v: the balancer should have spread them", failedOn)
+	}
+	blockedOn := map[string]int{}
+	for range 4 {
+		r := login(ana.email, "canasta-2025", "") // the right password, too late
+		if !is429(r) {
+			t.Fatalf("after %d failures spread over %v: %d %v %s, want 429 with Retry-After", httpapi.DefaultLoginFailuresPerAccount, failedOn, r.status, r.header, r.body)
+		}
+		blockedOn[r.header.Get("X-Anb-Backend")]++
+	}
+	if blockedOn["web1"] == 0 || blockedOn["web2"] == 0 {
+		t.Errorf("429s per node %v: want both nodes to refuse", blockedOn)
+	}
+	t.Logf("account: %d failures (per node %v), then 429 on both nodes %v", httpapi.DefaultLoginFailuresPerAccount, failedOn, blockedOn)
+
+	// 2. Per address: the client writes a new X-Forwarded-For each time; the
+	// balancer's entry (127.0.0.1 here, the client's address on AWS) is the
+	// one counted, so it reaches the limit anyway.
+	left := httpapi.DefaultLoginFailuresPerAddress - httpapi.DefaultLoginFailuresPerAccount
+	for i := range left {
+		r := login(fmt.Sprintf("nadie%d@example.com", i), "123456", fmt.Sprintf("198.51.100.%d", i+1))
+		if r.status != http.StatusUnauthorized {
+			t.Fatalf("address failure %d: %d %s", i+1, r.status, r.body)
+		}
+	}
+	if r := login(bob.email, "canasta-2025", "203.0.113.250"); !is429(r) {
+		t.Errorf("after %d failures from one address with forged X-Forwarded-For: %d %s, want 429", httpapi.DefaultLoginFailuresPerAddress, r.status, r.body)
+	}
+
+	// 3. No log of the cluster holds a token.
+	jwt := regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`)
+	logs, _ := filepath.Glob(filepath.Join(runDir, "logs", "*.log"))
+	if len(logs) == 0 {
+		t.Fatal("the cluster wrote no logs")
+	}
+	for _, f := range logs {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := jwt.Find(b); m != nil || strings.Contains(string(b), ana.token) {
+			t.Errorf("%s holds an access token", f)
+		}
+	}
+}
