@@ -11,7 +11,7 @@ import (
 type NetworkProps struct {
 	// Cidr of the VPC. Default 10.0.0.0/16.
 	Cidr string
-	// MaxAzs is the number of Availability Zones. Default 2 (SPEC §3).
+	// MaxAzs is the number of Availability Zones. Default 2: the load balancer and both tiers span two.
 	MaxAzs float64
 	// NatGateways is the number of NAT gateways. Default 2, one per AZ, so that
 	// losing one AZ does not cut the other AZ's instances off AWS APIs and apt.
