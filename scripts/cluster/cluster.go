@@ -507,7 +507,8 @@ func (c *Cluster) Stop() {
 	}
 	stopAll("lb", 10*time.Second)
 	stopAll("web", 35*time.Second)
-	stopAll("worker", 40*time.Second)
+	// A worker lets its job finish for its shutdown grace, then releases it.
+	stopAll("worker", cmp.Or(c.opt.Speed.ShutdownGrace, nodespec.ShutdownGrace)+10*time.Second)
 	stopAll("s3", 5*time.Second)
 	for i := len(stops) - 1; i >= 0; i-- {
 		stops[i]()
