@@ -4,11 +4,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"strings"
-
 	"time"
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
@@ -97,7 +97,7 @@ func (c *Cluster) Restore(d Dependency) error {
 		return err
 	}
 	p.Toxics.ResetToxics(context.Background())
-	if err := p.Start(); err != nil && err != toxiproxy.ErrProxyAlreadyStarted {
+	if err := p.Start(); err != nil && !errors.Is(err, toxiproxy.ErrProxyAlreadyStarted) {
 		return fmt.Errorf("restore %s: %w", d, err)
 	}
 	c.step("fault: %s restored", d)
