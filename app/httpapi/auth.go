@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/mail"
+	"reflect"
 	"strings"
 	"unicode/utf8"
 
@@ -95,7 +96,30 @@ func decodeJSON(c echo.Context, dst any) error {
 	if dec.More() {
 		return badRequest("El cuerpo de la solicitud debe contener un único objeto JSON.", nil)
 	}
+	if !storableFields(reflect.ValueOf(dst).Elem()) {
+		return badRequest(msgBadText, nil)
+	}
 	return nil
+}
+
+// msgBadText refuses text the database cannot store.
+const msgBadText = "El texto contiene caracteres no válidos (bytes nulos o UTF-8 inválido)."
+
+// storableText tells whether PostgreSQL can store s: valid UTF-8 without NUL
+// (which JSON can carry as \u0000 but a TEXT column refuses).
+func storableText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+
+// storableFields checks every string field of a decoded request.
+func storableFields(v reflect.Value) bool {
+	if v.Kind() != reflect.Struct {
+		return true
+	}
+	for i := 0; i < v.NumField(); i++ {
+		if f := v.Field(i); f.Kind() == reflect.String && !storableText(f.String()) {
+			return false
+		}
+	}
+	return true
 }
 
 type signupRequest struct {

@@ -1,12 +1,12 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -53,7 +53,7 @@ func fastAPI(t *testing.T, st *fakeStore, uc *fakeVideos) (*httptest.Server, str
 	t.Helper()
 	tokens := auth.NewTokens([]byte(testSecret), time.Hour)
 	srv := httptest.NewServer(httpapi.New(httpapi.Config{Accounts: st, Catalog: st, Database: st, Videos: uc, Tokens: tokens,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), SpoolDir: t.TempDir()}))
+		Log: suiteLog(t), SpoolDir: t.TempDir()}))
 	t.Cleanup(srv.Close)
 	token, err := tokens.Issue(7)
 	if err != nil {
@@ -160,4 +160,35 @@ func do(t *testing.T, srv *httptest.Server, method, path, token, body string) fa
 		t.Fatalf("%s %s: body is not JSON: %v", method, path, err)
 	}
 	return fastResponse{status: res.StatusCode, header: res.Header, message: out.Message}
+}
+
+// PostgreSQL refuses NUL and invalid UTF-8 in text: such input is the
+// client's mistake (400), never a database error (500).
+func TestTextTheDatabaseCannotStoreIsRefused(t *testing.T) {
+	srv, token := fastAPI(t, &fakeStore{}, &fakeVideos{})
+	for _, c := range []struct{ path, body string }{
+		{"/api/auth/signup", `{"first_name":"Ana\u0000","last_name":"Pérez","email":"ana@example.com","password1":"clave-segura","password2":"clave-segura","city":"Cali","country":"CO"}`},
+		{"/api/auth/login", `{"email":"ana@example.com\u0000","password":"clave-segura"}`},
+	} {
+		if res := do(t, srv, "POST", c.path, "", c.body); res.status != http.StatusBadRequest || res.message == "" {
+			t.Errorf("POST %s with a NUL: %d %q", c.path, res.status, res.message)
+		}
+	}
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	mw.WriteField("title", "Mi jugada \xff\xfe")
+	mw.Close()
+	req, _ := http.NewRequest("POST", srv.URL+"/api/videos/upload", &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out struct{ Details map[string]string }
+	json.NewDecoder(res.Body).Decode(&out)
+	if res.StatusCode != http.StatusBadRequest || out.Details["title"] == "" {
+		t.Fatalf("upload with an invalid UTF-8 title: %d %v", res.StatusCode, out.Details)
+	}
 }

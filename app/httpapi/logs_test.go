@@ -62,8 +62,9 @@ func checkLogsHoldNoToken(dir string) error {
 			return fmt.Errorf("the server log %s holds an access token: %.40s…", f, m)
 		}
 	}
-	// The check means something only if the servers did log their requests.
-	if requests == 0 {
+	// The check means something only if the servers that ran did log their
+	// requests (a run of tests that start no server has nothing to read).
+	if len(files) > 0 && requests == 0 {
 		return fmt.Errorf("the %d server logs (%d bytes) hold no request line; the token check read nothing", len(files), bytes)
 	}
 	return nil

@@ -95,9 +95,12 @@ func (a *api) receiveUpload(c echo.Context) (*upload, error) {
 			}
 			titleSeen = true
 			up.title = strings.TrimSpace(value)
-			if tooLong || utf8.RuneCountInString(up.title) > MaxTitleLength {
+			switch {
+			case tooLong || utf8.RuneCountInString(up.title) > MaxTitleLength:
 				problems["title"] = fmt.Sprintf("El título no puede superar %d caracteres.", MaxTitleLength)
-			} else if up.title == "" {
+			case !storableText(up.title):
+				problems["title"] = msgBadText
+			case up.title == "":
 				problems["title"] = "El título es obligatorio."
 			}
 		case "is_public":

@@ -43,6 +43,9 @@ const (
 // in time: an outage, not a problem with the request.
 var ErrUnavailable = errors.New("database unavailable")
 
+// maxConnections bounds each process's PostgreSQL pool.
+const maxConnections = 16
+
 // Store is the database of the platform.
 type Store struct {
 	db      *gorm.DB
@@ -82,8 +85,11 @@ func Open(ctx context.Context, dsn, sqlitePath string) (*Store, error) {
 		// SQLite allows one writer; one connection avoids "database is locked".
 		sqlDB.SetMaxOpenConns(1)
 	} else {
-		sqlDB.SetMaxOpenConns(32)
-		sqlDB.SetMaxIdleConns(32)
+		// At full size (3 web + 3 worker nodes) 6 x 16 = 96 connections
+		// stay below the ~112 that the smallest RDS class (1 GiB) allows;
+		// 16 is already more than 2 vCPUs keep busy.
+		sqlDB.SetMaxOpenConns(maxConnections)
+		sqlDB.SetMaxIdleConns(maxConnections)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	}
 	s := &Store{db: db, dialect: dialect}
