@@ -139,6 +139,9 @@ type Proc struct {
 	err  error // the exit status, once done is closed
 }
 
+// LogDir holds one log file per process of the cluster.
+func (c *Cluster) LogDir() string { return filepath.Join(c.opt.RunDir, "logs") }
+
 // Pid is the process id.
 func (p *Proc) Pid() int { return p.cmd.Process.Pid }
 

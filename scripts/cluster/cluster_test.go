@@ -55,49 +55,56 @@ type env struct {
 	db   *pgx.Conn
 }
 
-func TestCluster(t *testing.T) {
+// startCluster starts a cluster of its own for the test with opt (root,
+// run directory, database and progress filled in) and stops it at cleanup,
+// keeping the logs of a failed test. The cluster tests run only with
+// ANB_CLUSTER_TEST=1: they take minutes, so ./scripts/test runs them in a
+// step of their own.
+func startCluster(t *testing.T, opt Options) *Cluster {
+	t.Helper()
 	if os.Getenv("ANB_CLUSTER_TEST") != "1" {
-		t.Skip("the cluster fault tests take a few minutes: run them with ANB_CLUSTER_TEST=1 (./scripts/test does)")
+		t.Skip("the cluster tests start the AWS topology and take minutes: run them with ANB_CLUSTER_TEST=1 (./scripts/test does)")
 	}
-	admin := os.Getenv("ANB_TEST_DATABASE_URL")
-	if admin == "" {
+	opt.AdminDatabaseURL = os.Getenv("ANB_TEST_DATABASE_URL")
+	if opt.AdminDatabaseURL == "" {
 		t.Fatal("ANB_TEST_DATABASE_URL must name a PostgreSQL role that may create databases (./scripts/test sets it)")
 	}
 	start := time.Now()
-	root, err := filepath.Abs("../..")
-	if err != nil {
+	var err error
+	if opt.Root, err = filepath.Abs("../.."); err != nil {
 		t.Fatal(err)
 	}
-	runDir, err := os.MkdirTemp("", "anb-cluster-test-")
-	if err != nil {
+	if opt.RunDir, err = os.MkdirTemp("", "anb-cluster-test-"); err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	c, err := Start(ctx, Options{
-		Root: root, RunDir: runDir,
-		Speed:            speed,
-		AdminDatabaseURL: admin,
-		Env:              []nodespec.Var{{Name: nodespec.EnvRankingsCacheTTL, Value: "0"}},
-		Progress:         logWriter{t},
-	})
+	opt.Progress = logWriter{t}
+	c, err := Start(context.Background(), opt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, name := range []string{"lb", "web1", "web2", "worker1", "worker2", "s3"} {
-				t.Logf("--- last lines of %s:\n%s", name, Tail(filepath.Join(runDir, "logs", name+".log"), 25))
+				t.Logf("--- last lines of %s:\n%s", name, Tail(filepath.Join(opt.RunDir, "logs", name+".log"), 25))
 			}
 		}
 		c.Stop()
 		if t.Failed() {
-			t.Logf("logs kept in %s", filepath.Join(runDir, "logs"))
+			t.Logf("logs kept in %s", filepath.Join(opt.RunDir, "logs"))
 		} else {
-			os.RemoveAll(runDir)
+			os.RemoveAll(opt.RunDir)
 		}
-		t.Logf("cluster tests: %.0f s in all", time.Since(start).Seconds())
+		t.Logf("%s: %.0f s in all", t.Name(), time.Since(start).Seconds())
 	})
 	t.Logf("cluster up in %.1f s: %s", time.Since(start).Seconds(), c.URL)
+	return c
+}
+
+func TestCluster(t *testing.T) {
+	c := startCluster(t, Options{
+		Speed: speed,
+		Env:   []nodespec.Var{{Name: nodespec.EnvRankingsCacheTTL, Value: "0"}},
+	})
 	db := harnessDB(t, c)
 	e := &env{c: c, db: db, clip: mediatest.Clip(t, mediatest.ClipOptions{Width: 1920, Height: 1080, Seconds: 21, FPS: 5})}
 

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -25,33 +24,7 @@ import (
 // escape by writing its own. It starts a cluster of its own (with the
 // nodes' default limits) and, at the end, greps every log of it for a token.
 func TestClusterLoginThrottle(t *testing.T) {
-	if os.Getenv("ANB_CLUSTER_TEST") != "1" {
-		t.Skip("the cluster tests start the AWS topology: run them with ANB_CLUSTER_TEST=1 (./scripts/test does)")
-	}
-	admin := os.Getenv("ANB_TEST_DATABASE_URL")
-	if admin == "" {
-		t.Fatal("ANB_TEST_DATABASE_URL must name a PostgreSQL role that may create databases (./scripts/test sets it)")
-	}
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	runDir, err := os.MkdirTemp("", "anb-cluster-throttle-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := Start(context.Background(), Options{Root: root, RunDir: runDir, Workers: 1, AdminDatabaseURL: admin, Progress: logWriter{t}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c.Stop()
-		if t.Failed() {
-			t.Logf("logs kept in %s", filepath.Join(runDir, "logs"))
-		} else {
-			os.RemoveAll(runDir)
-		}
-	})
+	c := startCluster(t, Options{Workers: 1})
 
 	ana := signUp(t, c.URL, "Ana", "Pérez", "Cali")
 	bob := signUp(t, c.URL, "Bob", "Gil", "Cali")
@@ -121,7 +94,7 @@ func TestClusterLoginThrottle(t *testing.T) {
 
 	// 3. No log of the cluster holds a token.
 	jwt := regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`)
-	logs, _ := filepath.Glob(filepath.Join(runDir, "logs", "*.log"))
+	logs, _ := filepath.Glob(filepath.Join(c.LogDir(), "*.log"))
 	if len(logs) == 0 {
 		t.Fatal("the cluster wrote no logs")
 	}
