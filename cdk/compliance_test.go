@@ -57,12 +57,17 @@ func TestCdkNagAwsSolutionsHasNoUnsuppressedFinding(t *testing.T) {
 	}
 }
 
-// noSubscriberWarning is the annotation a stack without alarm subscriber gets.
-const noSubscriberWarning = "Annotation::anb:noAlarmSubscriber"
+// The warnings of a stack whose alarms have no subscriber and no explicit
+// opt-out, and of a stack without HTTPS.
+const (
+	noSubscriberWarning = "Annotation::anb:noAlarmSubscriber"
+	plainHTTPWarning    = "Annotation::anb:plainHttp"
+)
 
 // GIVEN every configuration WHEN synthesized THEN the built-in validator and
-// the construct annotations report nothing, except the intended warning of a
-// stack whose alarms have no subscriber and no explicit opt-out.
+// the construct annotations report nothing, except the intended warnings: a
+// stack whose alarms have no subscriber and no explicit opt-out, a stack
+// served over plain HTTP.
 func TestBuiltinValidatorReportsNothing(t *testing.T) {
 	s := synthesized(t)
 	if v, ok := anb.FeatureFlags()["@aws-cdk/core:validateAgainstDefaultRules"]; v != true || !ok {
@@ -84,12 +89,12 @@ func TestBuiltinValidatorReportsNothing(t *testing.T) {
 	if err := json.Unmarshal(raw, &report); err != nil {
 		t.Fatal(err)
 	}
-	warned := map[string]bool{}
+	warned := map[string]map[string]bool{noSubscriberWarning: {}, plainHTTPWarning: {}}
 	for _, p := range report.PluginReports {
 		for _, v := range p.Violations {
 			for _, c := range v.ViolatingConstructs {
-				if v.RuleName == noSubscriberWarning && v.Severity == "warning" {
-					warned[c.ConstructPath] = true
+				if warned[v.RuleName] != nil && v.Severity == "warning" {
+					warned[v.RuleName][c.ConstructPath] = true
 					continue
 				}
 				t.Errorf("%s: %s (%s) at %s", p.PluginName, v.RuleName, v.Severity, c.ConstructPath)
@@ -101,9 +106,21 @@ func TestBuiltinValidatorReportsNothing(t *testing.T) {
 		defaultStack: true,  // no alarmEmail at all: warned
 		variantStack: false, // alarmEmail=ops@example.com
 		edgeStack:    false, // alarmEmail=none: chosen on purpose
+		domainStack:  false, // alarmEmail=ops@example.com
 	} {
-		if warned[stack] != want {
-			t.Errorf("%s: no-subscriber warning %v, want %v", stack, warned[stack], want)
+		if warned[noSubscriberWarning][stack] != want {
+			t.Errorf("%s: no-subscriber warning %v, want %v", stack, warned[noSubscriberWarning][stack], want)
+		}
+	}
+	// Item: plain HTTP only when neither HTTPS option is given, and said.
+	for stack, want := range map[string]bool{
+		defaultStack: true,  // neither: warned
+		variantStack: false, // certificateArn
+		edgeStack:    true,  // neither: warned
+		domainStack:  false, // domainName + hostedZoneId
+	} {
+		if warned[plainHTTPWarning][stack] != want {
+			t.Errorf("%s: plain-HTTP warning %v, want %v", stack, warned[plainHTTPWarning][stack], want)
 		}
 	}
 }

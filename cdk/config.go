@@ -37,6 +37,8 @@ var contextKeys = []struct{ key, def, help string }{
 	{"removalPolicy", "retain", "retain or destroy the data (buckets, database, secrets) with the stack"},
 	{"alarmEmail", "", `e-mail subscribed to the alarms, or "none" to deploy without a subscriber on purpose`},
 	{"certificateArn", "", "ACM certificate ARN: HTTPS on 443 and HTTP->HTTPS redirect (optional)"},
+	{"domainName", "", "the site's domain (with hostedZoneId; instead of certificateArn): a DNS-validated certificate, HTTPS and an alias record"},
+	{"hostedZoneId", "", "Route 53 public hosted zone holding domainName (the domain's own zone or a parent's)"},
 }
 
 // noAlarmSubscriber is the alarmEmail that says "no subscriber, on purpose".
@@ -58,6 +60,7 @@ type config struct {
 	MultiAz                                    bool
 	RemovalPolicy                              awscdk.RemovalPolicy
 	AlarmEmail, CertificateArn                 string
+	DomainName, HostedZoneId                   string
 	NoAlarmSubscriber                          bool
 }
 
@@ -80,6 +83,10 @@ var (
 	stackNameRE    = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,127}$`)
 	regionRE       = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d$`)
 	certificateRE  = regexp.MustCompile(`^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate/[A-Za-z0-9-]+$`)
+	// Two or more labels of letters, digits and inner hyphens; the last not
+	// all digits (that would be an IP address).
+	domainRE       = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	hostedZoneIDRE = regexp.MustCompile(`^Z[A-Z0-9]{1,31}$`)
 )
 
 // loadConfig reads every key through get, applies the defaults and validates,
@@ -123,6 +130,9 @@ func loadConfig(get func(key string) (string, bool)) (config, error) {
 		DBInstanceClass:    val["dbInstanceClass"],
 		AlarmEmail:         val["alarmEmail"],
 		CertificateArn:     val["certificateArn"],
+		// DNS names are case-insensitive; the CLI lists zones as /hostedzone/<id>.
+		DomainName:   strings.TrimSuffix(strings.ToLower(val["domainName"]), "."),
+		HostedZoneId: strings.TrimPrefix(val["hostedZoneId"], "/hostedzone/"),
 	}
 	if !stackNameRE.MatchString(c.StackName) {
 		bad("stackName", "a CloudFormation stack name (letters, digits, hyphens)")
@@ -189,6 +199,22 @@ func loadConfig(get func(key string) (string, bool)) (config, error) {
 			bad("certificateArn", fmt.Sprintf("a certificate of the stack's region %s (an ALB only uses certificates of its region)", c.Region))
 		}
 	}
+	switch {
+	case c.DomainName != "" && (!domainRE.MatchString(c.DomainName) || len(c.DomainName) > 64):
+		// ACM refuses a certificate whose first name is longer than 64 characters.
+		bad("domainName", "a domain name of at most 64 characters such as videos.example.com (no wildcard, no scheme)")
+	case c.DomainName != "" && c.HostedZoneId == "":
+		bad("hostedZoneId", "given with domainName: the Route 53 hosted zone holding "+c.DomainName)
+	case c.DomainName == "" && c.HostedZoneId != "":
+		bad("domainName", "given with hostedZoneId: the site's domain in that hosted zone")
+	case c.DomainName != "" && c.CertificateArn != "":
+		// The stack makes the domain's certificate itself; a second one could
+		// not cover the domain and would only fail in the browser.
+		bad("certificateArn", "empty when domainName is given (the stack then creates the certificate); give one or the other")
+	}
+	if c.HostedZoneId != "" && !hostedZoneIDRE.MatchString(c.HostedZoneId) {
+		bad("hostedZoneId", "a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ")
+	}
 	return c, errors.Join(errs...)
 }
 
@@ -225,5 +251,7 @@ func (c config) stackProps(binariesDir string) *anb.StackProps {
 		AlarmEmail:            c.AlarmEmail,
 		NoAlarmSubscriber:     c.NoAlarmSubscriber,
 		CertificateArn:        c.CertificateArn,
+		DomainName:            c.DomainName,
+		HostedZoneId:          c.HostedZoneId,
 	}
 }

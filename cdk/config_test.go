@@ -75,6 +75,8 @@ func TestConfigRejectsBadSettingsNamingThem(t *testing.T) {
 		"acceptableLatency":  "3",
 		"backlogTarget":      "-1",
 		"stackName":          "has space",
+		"domainName":         "https://videos.example.com",
+		"hostedZoneId":       "example.com",
 	} {
 		_, err := loadConfig(contextGetter(map[string]string{key: value}))
 		if err == nil || !strings.Contains(err.Error(), `"`+key+`"`) || !strings.Contains(err.Error(), envName(key)) {
@@ -94,6 +96,18 @@ func TestConfigRejectsUndeployableCombinationsNamingTheKey(t *testing.T) {
 		{map[string]string{"workerMinCapacity": "4"}, "workerMinCapacity"},
 		// An ALB can only use a certificate of its own region.
 		{map[string]string{"region": "eu-west-1", "certificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/abc-123"}, "certificateArn"},
+		// HTTPS through Route 53 needs both the domain and its zone...
+		{map[string]string{"domainName": "videos.example.com"}, "hostedZoneId"},
+		{map[string]string{"hostedZoneId": "Z0123456789ABCDEFGHIJ"}, "domainName"},
+		// ...and is the alternative to a certificate, not an addition.
+		{map[string]string{"domainName": "videos.example.com", "hostedZoneId": "Z0123456789ABCDEFGHIJ",
+			"certificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/abc-123"}, "certificateArn"},
+		// Names ACM or Route 53 would refuse at deploy time.
+		{map[string]string{"domainName": "*.example.com", "hostedZoneId": "Z0123456789ABCDEFGHIJ"}, "domainName"},
+		{map[string]string{"domainName": "localhost", "hostedZoneId": "Z0123456789ABCDEFGHIJ"}, "domainName"},
+		{map[string]string{"domainName": "10.0.0.1", "hostedZoneId": "Z0123456789ABCDEFGHIJ"}, "domainName"},
+		{map[string]string{"domainName": "-videos.example.com", "hostedZoneId": "Z0123456789ABCDEFGHIJ"}, "domainName"},
+		{map[string]string{"domainName": strings.Repeat("a", 60) + ".example.com", "hostedZoneId": "Z0123456789ABCDEFGHIJ"}, "domainName"},
 		// A retired setting must not be silently ignored.
 		{map[string]string{"instanceType": "c7i.large"}, "instanceType"},
 	} {
@@ -101,6 +115,21 @@ func TestConfigRejectsUndeployableCombinationsNamingTheKey(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), `"`+c.key+`"`) {
 			t.Errorf("%v: want an error naming %q, got %v", c.ctx, c.key, err)
 		}
+	}
+}
+
+// GIVEN a domain written as people write it and a zone id as the AWS CLI
+// lists it WHEN read THEN both are accepted in their canonical form.
+func TestConfigNormalizesDomainAndHostedZoneId(t *testing.T) {
+	cfg, err := loadConfig(contextGetter(map[string]string{"domainName": "Videos.Example.COM.", "hostedZoneId": "/hostedzone/Z0123456789ABCDEFGHIJ"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DomainName != "videos.example.com" || cfg.HostedZoneId != "Z0123456789ABCDEFGHIJ" {
+		t.Errorf("got domainName %q hostedZoneId %q", cfg.DomainName, cfg.HostedZoneId)
+	}
+	if _, err := loadConfig(contextGetter(map[string]string{"domainName": "example.com", "hostedZoneId": "Z1D633PJN98FT9"})); err != nil {
+		t.Errorf("a zone apex must be accepted: %v", err)
 	}
 }
 

@@ -27,10 +27,11 @@ const (
 	defaultStack = "AnbRisingStars"      // every setting at its default
 	variantStack = "AnbRisingStarsHttps" // HTTPS, e-mail, destroy, single-AZ DB, 1 NAT...
 	edgeStack    = "AnbRisingStarsEdge"  // min == max, arm64 workers, no subscriber on purpose
+	domainStack  = "AnbRisingStarsDns"   // HTTPS through Route 53: certificate and alias made by the stack
 )
 
 // allStacks are the synthesized configurations, for checks that apply to all.
-var allStacks = []string{defaultStack, variantStack, edgeStack}
+var allStacks = []string{defaultStack, variantStack, edgeStack, domainStack}
 
 // variantContext is the -c context of the variant stack.
 var variantContext = map[string]string{
@@ -58,6 +59,14 @@ var edgeContext = map[string]string{
 	"workerInstanceType": "c7g.large",
 	"alarmEmail":         "none",
 	"backlogTarget":      "4",
+}
+
+// domainContext is the -c context of the domain stack: HTTPS without hand
+// work, from a domain and the Route 53 hosted zone that holds it.
+var domainContext = map[string]string{
+	"domainName":   "videos.example.com",
+	"hostedZoneId": "Z0123456789ABCDEFGHIJ",
+	"alarmEmail":   "ops@example.com",
 }
 
 func TestMain(m *testing.M) {
@@ -205,6 +214,7 @@ func synthesized(t *testing.T) synthesis {
 			defaultStack: {},
 			variantStack: variantContext,
 			edgeStack:    edgeContext,
+			domainStack:  domainContext,
 		})
 	})
 	if synthed.err != nil {

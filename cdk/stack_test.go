@@ -718,22 +718,21 @@ func TestOutputsNameSiteBucketQueueDatabaseAndDashboard(t *testing.T) {
 	}
 }
 
-// The variant: what a production deployer would change with -c flags.
-func TestVariantServesHttpsAndHonoursContext(t *testing.T) {
-	// GIVEN the stack main builds with variantContext WHEN it is synthesized
-	tpl := stackTemplate(t, variantStack)
-	// THEN
-	arn := variantContext["certificateArn"]
-
+// checkServesHttps checks that a stack's ALB serves HTTPS with the
+// certificate (its ARN, or a reference to it), forwards to the web tier, and
+// answers plain HTTP with a permanent redirect only.
+func checkServesHttps(t *testing.T, tpl assertions.Template, certificateArn any) {
+	t.Helper()
 	check(t, "HTTPS listener with the certificate", func() {
 		tpl.HasResourceProperties(jsii.String("AWS::ElasticLoadBalancingV2::Listener"), object{
 			"Port": 443, "Protocol": "HTTPS",
-			"Certificates":   array(object{"CertificateArn": arn}),
+			"Certificates":   array(object{"CertificateArn": certificateArn}),
 			"SslPolicy":      assertions.Match_AnyValue(),
 			"DefaultActions": array(like(object{"Type": "forward"})),
 		})
 	})
-	check(t, "HTTP redirects to HTTPS", func() {
+	check(t, "HTTP redirects to HTTPS, and nothing else listens", func() {
+		tpl.ResourceCountIs(jsii.String("AWS::ElasticLoadBalancingV2::Listener"), jsii.Number(2))
 		tpl.HasResourceProperties(jsii.String("AWS::ElasticLoadBalancingV2::Listener"), object{
 			"Port": 80, "Protocol": "HTTP",
 			"DefaultActions": array(object{"Type": "redirect", "RedirectConfig": object{
@@ -749,6 +748,14 @@ func TestVariantServesHttpsAndHonoursContext(t *testing.T) {
 			),
 		})
 	})
+}
+
+// The variant: what a production deployer would change with -c flags.
+func TestVariantServesHttpsAndHonoursContext(t *testing.T) {
+	// GIVEN the stack main builds with variantContext WHEN it is synthesized
+	tpl := stackTemplate(t, variantStack)
+	// THEN
+	checkServesHttps(t, tpl, variantContext["certificateArn"])
 	check(t, "alarm e-mail subscription", func() {
 		tpl.HasResourceProperties(jsii.String("AWS::SNS::Subscription"), object{"Protocol": "email", "Endpoint": "ops@example.com"})
 	})
@@ -772,6 +779,10 @@ func TestVariantServesHttpsAndHonoursContext(t *testing.T) {
 		tpl.HasResourceProperties(jsii.String("AWS::AutoScaling::ScalingPolicy"), object{
 			"TargetTrackingConfiguration": like(object{"TargetValue": 30, "CustomizedMetricSpecification": assertions.Match_AnyValue()}),
 		})
+	})
+	check(t, "no certificate of its own: the given one is used", func() {
+		tpl.ResourceCountIs(jsii.String("AWS::CertificateManager::Certificate"), jsii.Number(0))
+		tpl.ResourceCountIs(jsii.String("AWS::Route53::RecordSet"), jsii.Number(0))
 	})
 	check(t, "the site URL is https", func() {
 		tpl.HasOutput(jsii.String("SiteUrl"), object{"Value": object{"Fn::Join": array("", arrayWith("https://"))}})

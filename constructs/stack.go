@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscertificatemanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	cdkconstructs "github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -50,8 +51,14 @@ type StackProps struct {
 	// NoAlarmSubscriber says that no subscriber is a conscious choice
 	// (subscribed outside this stack, or a throwaway environment).
 	NoAlarmSubscriber bool
-	// CertificateArn of an ACM certificate for HTTPS. Optional.
+	// HTTPS, one way or the other (never both); without either the site is
+	// plain HTTP and synthesis warns.
+	// CertificateArn of an existing ACM certificate of the stack's region.
 	CertificateArn string
+	// DomainName and HostedZoneId (a Route 53 public hosted zone holding the
+	// domain): the stack creates a DNS-validated certificate for the domain
+	// and an alias record pointing it at the load balancer.
+	DomainName, HostedZoneId string
 }
 
 // Stack is the whole deployment with handles on its parts.
@@ -113,6 +120,21 @@ func NewStack(scope cdkconstructs.Construct, id string, props *StackProps) Stack
 		awscdk.Annotations_Of(s).AddWarningV2(jsii.String("anb:noAlarmSubscriber"), jsii.String(
 			"No alarmEmail: the alarms notify an SNS topic nobody subscribes to. Give -c alarmEmail=you@example.com, or -c alarmEmail=none to say this is intended."), nil)
 	}
+	if (p.DomainName == "") != (p.HostedZoneId == "") || (p.DomainName != "" && p.CertificateArn != "") {
+		panic("anb.NewStack: give DomainName with HostedZoneId, or CertificateArn, or neither")
+	}
+	var certificate awscertificatemanager.ICertificate
+	var domain SiteDomain
+	switch {
+	case p.DomainName != "":
+		domain = NewSiteDomain(s, "Domain", &SiteDomainProps{DomainName: p.DomainName, HostedZoneId: p.HostedZoneId})
+		certificate = domain.Certificate()
+	case p.CertificateArn != "":
+		certificate = awscertificatemanager.Certificate_FromCertificateArn(s, jsii.String("Certificate"), jsii.String(p.CertificateArn))
+	default:
+		awscdk.Annotations_Of(s).AddWarningV2(jsii.String("anb:plainHttp"), jsii.String(
+			"No domainName/hostedZoneId and no certificateArn: the site is plain HTTP, passwords and tokens cross the internet unencrypted. Give -c domainName=videos.example.com -c hostedZoneId=Z..., or -c certificateArn=arn:aws:acm:..."), nil)
+	}
 	archs := p.BinaryArchs()
 
 	network := NewNetwork(s, "Network", &NetworkProps{NatGateways: p.NatGateways})
@@ -138,8 +160,12 @@ func NewStack(scope cdkconstructs.Construct, id string, props *StackProps) Stack
 		InstanceType:      awsec2.NewInstanceType(jsii.String(p.WebInstanceType)),
 		MinCapacity:       p.WebMinCapacity,
 		MaxCapacity:       p.WebMaxCapacity,
-		CertificateArn:    p.CertificateArn,
+		Certificate:       certificate,
+		DomainName:        p.DomainName,
 	})
+	if domain != nil {
+		domain.AliasTo(web.LoadBalancer())
+	}
 	worker := NewWorkerTier(s, "WorkerTier", &WorkerTierProps{
 		Network:           network,
 		Bucket:            storage.Bucket(),

@@ -6,6 +6,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsautoscaling"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscertificatemanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awselasticloadbalancingv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -44,9 +45,12 @@ type WebTierProps struct {
 	MinCapacity, MaxCapacity float64
 	// AppPort the API listens on (ANB_ADDR). Default nodespec.Port.
 	AppPort float64
-	// CertificateArn of an ACM certificate. When set, the ALB serves HTTPS on
-	// 443 and redirects HTTP to it; otherwise it serves HTTP on 80.
-	CertificateArn string
+	// Certificate (ACM, of the stack's region). When set, the ALB serves
+	// HTTPS on 443 and redirects HTTP to it; otherwise it serves HTTP on 80.
+	Certificate awscertificatemanager.ICertificate
+	// DomainName the site is reached under (a record pointing at the ALB,
+	// made elsewhere). Default: the ALB's own DNS name.
+	DomainName string
 	// IdleTimeout of the ALB. Default 300 s: after the last byte of a 100 MB
 	// upload the API still probes the file and copies it to S3 before it
 	// answers, and a slow client's connection must survive its pauses. 300 s
@@ -73,7 +77,7 @@ type WebTier interface {
 	Role() awsiam.Role
 	LogGroup() awslogs.LogGroup
 	JwtSecret() awssecretsmanager.Secret
-	// SiteURL is http(s)://<ALB DNS name>.
+	// SiteURL is http(s)://<DomainName, else the ALB's DNS name>.
 	SiteURL() *string
 }
 
@@ -118,7 +122,7 @@ func NewWebTier(scope cdkconstructs.Construct, id string, props *WebTierProps) W
 		p.LogRetention = awslogs.RetentionDays_ONE_MONTH
 	}
 	vpc := p.Network.Vpc()
-	https := p.CertificateArn != ""
+	https := p.Certificate != nil
 
 	this := &webTier{}
 	cdkconstructs.NewConstruct_Override(this, scope, jsii.String(id))
@@ -166,7 +170,7 @@ func NewWebTier(scope cdkconstructs.Construct, id string, props *WebTierProps) W
 		listener = alb.AddListener(jsii.String("Https"), &awselasticloadbalancingv2.BaseApplicationListenerProps{
 			Port:         jsii.Number(443),
 			Protocol:     awselasticloadbalancingv2.ApplicationProtocol_HTTPS,
-			Certificates: &[]awselasticloadbalancingv2.IListenerCertificate{awselasticloadbalancingv2.ListenerCertificate_FromArn(jsii.String(p.CertificateArn))},
+			Certificates: &[]awselasticloadbalancingv2.IListenerCertificate{awselasticloadbalancingv2.ListenerCertificate_FromCertificateManager(p.Certificate)},
 			SslPolicy:    awselasticloadbalancingv2.SslPolicy_RECOMMENDED_TLS,
 			Open:         jsii.Bool(false),
 		})
@@ -296,12 +300,13 @@ ready`,
 	if https {
 		scheme = "https"
 	}
+	host := orDefault(p.DomainName, *alb.LoadBalancerDnsName())
 	this.alb = alb
 	this.targetGroup = targetGroup
 	this.fleet = f
 	this.sg = sg
 	this.jwt = jwt
-	this.siteURL = jsii.String(scheme + "://" + *alb.LoadBalancerDnsName())
+	this.siteURL = jsii.String(scheme + "://" + host)
 	return this
 }
 
