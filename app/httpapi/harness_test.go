@@ -22,7 +22,6 @@ import (
 	"github.com/anb/risingstars/app/queue"
 	"github.com/anb/risingstars/app/store/storetest"
 	"github.com/anb/risingstars/app/videos"
-	"github.com/anb/risingstars/worker/processor"
 )
 
 var openapiValidator = func() *apidoc.Validator {
@@ -47,8 +46,69 @@ type env struct {
 	tokens   *auth.Tokens
 }
 
+// transcoder is the media step of the stand-in worker.
+type transcoder interface {
+	Transcode(ctx context.Context, in, out, poster string) error
+}
+
+// worker stands in for the worker tier: it takes each task from the
+// in-process queue and drives the processing state machine (app/videos)
+// with the media step the test chooses. The worker's own task loop
+// (heartbeats, backoff, shutdown, dead letters) is tested with the worker.
+type worker struct {
+	states *videos.Processing
+	blobs  blob.Store
+	media  transcoder
+	dir    string
+}
+
+func (w *worker) run(ctx context.Context, q *queue.Local) {
+	for {
+		d, err := q.Receive(ctx)
+		if err != nil {
+			return
+		}
+		id := d.Task().VideoID
+		if _, err := w.states.Start(ctx, id); err != nil {
+			d.Ack(ctx)
+			continue
+		}
+		if err := w.transcode(ctx, id); err != nil {
+			if verdict, err := w.states.Fail(ctx, id, err); err == nil && !verdict.GiveUp {
+				d.Retry(ctx, 10*time.Millisecond)
+			}
+			continue
+		}
+		w.states.Finish(ctx, id, 0)
+		d.Ack(ctx)
+	}
+}
+
+func (w *worker) transcode(ctx context.Context, id string) error {
+	r, err := w.blobs.Get(ctx, blob.OriginalKey(id))
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	in, out, poster := filepath.Join(w.dir, id+".mp4"), filepath.Join(w.dir, id+"-out.mp4"), filepath.Join(w.dir, id+".jpg")
+	b, err := io.ReadAll(r)
+	if err == nil {
+		err = os.WriteFile(in, b, 0o644)
+	}
+	if err == nil {
+		err = w.media.Transcode(ctx, in, out, poster)
+	}
+	if err == nil {
+		err = w.blobs.PutFile(ctx, blob.ProcessedKey(id), out)
+	}
+	if err == nil {
+		err = w.blobs.PutFile(ctx, blob.PosterKey(id), poster)
+	}
+	return err
+}
+
 type envOptions struct {
-	media      processor.Transcoder // nil: copyMedia
+	media      transcoder // nil: copyMedia
 	noWorker   bool
 	rankingTTL time.Duration
 	storage    func(blob.Store) blob.Store // wraps the disk storage, e.g. to make it fail
@@ -80,10 +140,9 @@ func newEnv(t *testing.T, db storetest.DB, opts envOptions) *env {
 			media = copyMedia{}
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		proc := &processor.Processor{Videos: &videos.Processing{Store: db.Store, Files: blobs, Log: log}, Blobs: blobs, Media: media, TempDir: dir, Log: log,
-			Backoff: func(int) time.Duration { return 10 * time.Millisecond }}
+		w := &worker{states: &videos.Processing{Store: db.Store, Files: blobs, Log: log}, blobs: blobs, media: media, dir: dir}
 		done := make(chan struct{})
-		go func() { proc.Run(ctx, q, 2); close(done) }()
+		go func() { w.run(ctx, q); close(done) }()
 		t.Cleanup(func() { cancel(); <-done })
 	}
 	e.srv = httptest.NewServer(httpapi.New(httpapi.Config{
