@@ -20,8 +20,10 @@ import (
 	"github.com/anb/risingstars/app/blob"
 	"github.com/anb/risingstars/app/httpapi"
 	"github.com/anb/risingstars/app/queue"
+	"github.com/anb/risingstars/app/store"
 	"github.com/anb/risingstars/app/store/storetest"
 	"github.com/anb/risingstars/app/videos"
+	"github.com/google/uuid"
 )
 
 var openapiValidator = func() *apidoc.Validator {
@@ -272,6 +274,22 @@ func (e *env) user(email, first, city string) string {
 		e.t.Fatalf("login %s: %d %s", email, r.status, r.body)
 	}
 	return r.json(e.t)["access_token"].(string)
+}
+
+// pendingVideo saves a public video of the user that no worker will ever
+// process (no task is sent), for checks that need one still uploaded.
+func (e *env) pendingVideo(email, title string) string {
+	e.t.Helper()
+	ctx := context.Background()
+	u, err := e.db.Store.UserByEmail(ctx, email)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	v := store.Video{ID: uuid.NewString(), TaskID: uuid.NewString(), UserID: u.ID, Title: title, IsPublic: true}
+	if err := e.db.Store.CreateVideo(ctx, &v); err != nil {
+		e.t.Fatal(err)
+	}
+	return v.ID
 }
 
 // upload posts a multipart upload; fields are sent in order, and a field
