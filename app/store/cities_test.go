@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -65,4 +66,23 @@ func TestMigration0005RekeysExistingCities(t *testing.T) {
 	if st, err := s.LoginFailures(ctx, time.Minute, Limit{Subject: "account:x", Max: 1}); err != nil || st.RetryAfter != 0 {
 		t.Errorf("login_failures after the migration: %+v %v", st, err)
 	}
+}
+
+// Requests compute keys concurrently; run with -race to see a shared
+// transformer corrupt another request's key.
+func TestCityKeyIsSafeConcurrently(t *testing.T) {
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 2000; j++ {
+				if got := CityKey("  Bogotá  D.C. "); got != "bogota d.c." {
+					t.Errorf("CityKey = %q", got)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
