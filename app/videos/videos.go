@@ -67,11 +67,11 @@ func (s *Service) Upload(ctx context.Context, in NewUpload) (store.Video, error)
 	log := s.Log.With("video_id", v.ID, "task_id", v.TaskID, "user_id", v.UserID)
 	if err := s.Files.PutFile(ctx, blob.OriginalKey(v.ID), in.Path); err != nil {
 		log.ErrorContext(ctx, "store original failed", "error", err)
-		s.removeFiles(context.WithoutCancel(ctx), log, v.ID, blob.OriginalKey) // a multipart upload may have left parts
+		removeFiles(context.WithoutCancel(ctx), s.Files, log, v.ID, blob.OriginalKey) // a multipart upload may have left parts
 		return store.Video{}, fmt.Errorf("%w: %w", ErrStorageUnavailable, err)
 	}
 	if err := s.Library.CreateVideo(ctx, &v); err != nil {
-		s.removeFiles(context.WithoutCancel(ctx), log, v.ID, blob.OriginalKey)
+		removeFiles(context.WithoutCancel(ctx), s.Files, log, v.ID, blob.OriginalKey)
 		return store.Video{}, err
 	}
 	pubCtx, cancel := context.WithTimeout(ctx, publishTimeout)
@@ -91,7 +91,7 @@ func (s *Service) Delete(ctx context.Context, id string, owner int64) (store.Vid
 	if err != nil {
 		return v, err
 	}
-	s.removeFiles(context.WithoutCancel(ctx), s.Log.With("video_id", v.ID), v.ID, blob.OriginalKey, blob.ProcessedKey, blob.PosterKey)
+	removeFiles(context.WithoutCancel(ctx), s.Files, s.Log.With("video_id", v.ID), v.ID, blob.OriginalKey, blob.ProcessedKey, blob.PosterKey)
 	return v, nil
 }
 
@@ -104,10 +104,6 @@ func (s *Service) Vote(ctx context.Context, userID int64, videoID string) error 
 
 // removeFiles deletes a video's files; a failure leaves an orphan file,
 // never a broken video, so it is logged and not returned.
-func (s *Service) removeFiles(ctx context.Context, log *slog.Logger, id string, keys ...func(string) string) {
-	removeFiles(ctx, s.Files, log, id, keys...)
-}
-
 func removeFiles(ctx context.Context, files Files, log *slog.Logger, id string, keys ...func(string) string) {
 	for _, key := range keys {
 		if err := files.Delete(ctx, key(id)); err != nil {

@@ -29,7 +29,7 @@ func Scratch(work string) (string, func(), error) {
 func cacheDir() string { return filepath.Join(os.TempDir(), "anb-loadtest-clips") }
 
 // Generate returns a cached 1920x1080 30 fps clip of the given length with
-// an AAC tone track, encoded like worker/media/mediatest encodes its clips.
+// an AAC tone track, encoded like app/mp4/mediatest encodes its clips.
 func Generate(ctx context.Context, ffmpeg string, seconds int) (string, error) {
 	dir := cacheDir()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
