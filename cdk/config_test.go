@@ -22,11 +22,13 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := config{
+		Profile: "standard", LabInstanceProfile: "LabInstanceProfile", LabRole: "LabRole",
 		StackName: "AnbRisingStars", Region: "us-east-1",
 		WebInstanceType: anb.DefaultWebInstanceType, WorkerInstanceType: anb.DefaultWorkerInstanceType,
 		WebMin: 2, WebMax: 3, WorkerMin: 1, WorkerMax: 3,
 		SecondsPerVideo: 12, AcceptableLatency: 3 * time.Minute, NatGateway: 2,
-		DBInstanceClass: "db.t4g.micro", MultiAz: true, RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+		DBInstanceClass: "db.t4g.micro", DBStorageType: "gp3", DBStorage: 20, DBMaxStorage: 100,
+		MultiAz: true, RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
 	}
 	if cfg != want {
 		t.Errorf("defaults:\n got %+v\nwant %+v", cfg, want)

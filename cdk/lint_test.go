@@ -38,7 +38,8 @@ func cfnLintIgnored(t *testing.T) map[string]bool {
 	return rules
 }
 
-// GIVEN every synthesized configuration WHEN cfn-lint, AWS's CloudFormation
+// GIVEN every synthesized configuration and the Learner Lab's bootstrap
+// template WHEN cfn-lint, AWS's CloudFormation
 // linter, reads the templates THEN it reports nothing but the rules of the
 // ignore file, and each of those still occurs (else it must leave the file).
 func TestTemplatesPassCfnLint(t *testing.T) {
@@ -49,6 +50,7 @@ func TestTemplatesPassCfnLint(t *testing.T) {
 	for _, stack := range allStacks {
 		templates = append(templates, filepath.Join(s.outdir, stack+".template.json"))
 	}
+	templates = append(templates, rolelessBootstrapTemplate)
 	out, err := exec.Command(cfnLint, append([]string{"--format", "parseable"}, templates...)...).CombinedOutput()
 	if err != nil && len(out) == 0 {
 		t.Fatalf("cfn-lint did not run: %v", err)

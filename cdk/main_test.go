@@ -28,10 +28,18 @@ const (
 	variantStack = "AnbRisingStarsHttps" // HTTPS, e-mail, destroy, single-AZ DB, 1 NAT...
 	edgeStack    = "AnbRisingStarsEdge"  // min == max, arm64 workers, no subscriber on purpose
 	domainStack  = "AnbRisingStarsDns"   // HTTPS through Route 53: certificate and alias made by the stack
+	labStack     = "AnbRisingStarsLab"   // the learner-lab profile at its defaults
 )
 
 // allStacks are the synthesized configurations, for checks that apply to all.
-var allStacks = []string{defaultStack, variantStack, edgeStack, domainStack}
+var allStacks = []string{defaultStack, variantStack, edgeStack, domainStack, labStack}
+
+// labContext is the -c context of the lab stack: what the README's Learner
+// Lab steps give.
+var labContext = map[string]string{
+	"profile":    "learner-lab",
+	"alarmEmail": "student@example.com",
+}
 
 // variantContext is the -c context of the variant stack.
 var variantContext = map[string]string{
@@ -215,6 +223,7 @@ func synthesized(t *testing.T) synthesis {
 			variantStack: variantContext,
 			edgeStack:    edgeContext,
 			domainStack:  domainContext,
+			labStack:     labContext,
 		})
 	})
 	if synthed.err != nil {

@@ -70,3 +70,28 @@ func TestCdkDeployGoesOnWithSubscriberOrOptOut(t *testing.T) {
 		}
 	}
 }
+
+// GIVEN the learner-lab profile, in any of the accepted forms WHEN scripts/cdk
+// bootstrap runs THEN it bootstraps with the role-less template; any other
+// profile keeps the CLI's own.
+func TestCdkBootstrapUsesTheRolelessTemplateForTheLearnerLab(t *testing.T) {
+	const rolelessTemplate = "cdk/bootstrap/learner-lab.template.json"
+	for _, c := range []struct {
+		env      []string
+		args     []string
+		roleless bool
+	}{
+		{nil, []string{"bootstrap", "-c", "profile=learner-lab"}, true},
+		{nil, []string{"bootstrap", "--context=profile=learner-lab", "aws://123456789012/us-east-1"}, true},
+		{[]string{"ANB_CDK_PROFILE=learner-lab"}, []string{"bootstrap"}, true},
+		{nil, []string{"bootstrap"}, false},
+		{nil, []string{"bootstrap", "-c", "profile=standard"}, false},
+		{nil, []string{"synth", "-c", "profile=learner-lab"}, false},
+	} {
+		out, _, reached := runCdkScript(t, c.env, c.args...)
+		if !reached || strings.Contains(out, rolelessTemplate) != c.roleless {
+			t.Errorf("scripts/cdk %v (env %v): CLI reached %v, want the role-less template %v; output:\n%s",
+				c.args, c.env, reached, c.roleless, out)
+		}
+	}
+}

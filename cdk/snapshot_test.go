@@ -19,26 +19,29 @@ func normalize(template []byte) []byte {
 	return assetHash.ReplaceAll(template, []byte("<asset-hash>"))
 }
 
-// GIVEN the committed snapshot of the default stack WHEN the stack is
-// synthesized THEN the template is the same, but for asset hashes. Run
-// `go test ./cdk -run TestSnapshot -update` to accept an intended change.
+// GIVEN the committed snapshots of the default stack and of the learner-lab
+// profile WHEN the stacks are synthesized THEN the templates are the same, but
+// for asset hashes. Run `go test ./cdk -run TestSnapshot -update` to accept
+// an intended change.
 func TestSnapshot(t *testing.T) {
-	got := normalize(synthesized(t).raw[defaultStack])
-	path := filepath.Join("testdata", defaultStack+".template.json")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
+	for _, stack := range []string{defaultStack, labStack} {
+		got := normalize(synthesized(t).raw[stack])
+		path := filepath.Join("testdata", stack+".template.json")
+		if *update {
+			if err := os.WriteFile(path, got, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("wrote %s", path)
+			continue
 		}
-		t.Logf("wrote %s", path)
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run: go test ./cdk -run TestSnapshot -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("the synthesized template drifted from %s:\n%s\nIf the change is intended: go test ./cdk -run TestSnapshot -update",
-			path, firstDifference(string(want), string(got)))
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run: go test ./cdk -run TestSnapshot -update)", err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("the synthesized template drifted from %s:\n%s\nIf the change is intended: go test ./cdk -run TestSnapshot -update",
+				path, firstDifference(string(want), string(got)))
+		}
 	}
 }
 

@@ -102,12 +102,13 @@ func TestWorkerTierTracksTheBacklogTargetItsPropsGive(t *testing.T) {
 	}
 	app := NewApp(&awscdk.AppProps{Outdir: jsii.String(filepath.Join(t.TempDir(), "cdk.out"))})
 	stack := awscdk.NewStack(app, jsii.String("WorkerOnly"), &awscdk.StackProps{Env: &awscdk.Environment{Region: jsii.String("us-east-1")}})
-	network := NewNetwork(stack, "Network", &NetworkProps{NatGateways: 1})
+	storage := NewStorage(stack, "Storage", nil)
+	network := NewNetwork(stack, "Network", &NetworkProps{NatGateways: 1, FlowLogsBucket: storage.LogsBucket()})
 	queue := NewTaskQueue(stack, "Queue", nil)
 	database := NewDatabase(stack, "Database", &DatabaseProps{Vpc: network.Vpc(), Subnets: network.DatabaseSubnets()})
 	worker := NewWorkerTier(stack, "Workers", &WorkerTierProps{
 		Network:           network,
-		Bucket:            NewStorage(stack, "Storage", nil).Bucket(),
+		Bucket:            storage.Bucket(),
 		Queue:             queue.Queue(),
 		DeadLetterQueue:   queue.DeadLetterQueue(),
 		Database:          database,

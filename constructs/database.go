@@ -22,10 +22,8 @@ type DatabaseProps struct {
 	InstanceClass string
 	// MultiAz keeps a synchronous standby in the second AZ. Default true.
 	MultiAz *bool
-	// AllocatedStorageGiB is the initial gp3 storage. Default 20; storage
-	// autoscaling may grow it up to MaxAllocatedStorageGiB (default 100).
-	AllocatedStorageGiB    float64
-	MaxAllocatedStorageGiB float64
+	// Storage of the instance. Zero values mean its defaults.
+	Storage DatabaseStorage
 	// BackupRetention of automated backups. Default 7 days.
 	BackupRetention awscdk.Duration
 	// RemovalPolicy: RETAIN (the default) keeps the data safe: deletion
@@ -35,6 +33,18 @@ type DatabaseProps struct {
 	RemovalPolicy awscdk.RemovalPolicy
 	// DatabaseName and Username. Defaults "anb" and "anb".
 	DatabaseName, Username string
+}
+
+// DatabaseStorage is the RDS storage and monitoring. Zero values mean the default.
+type DatabaseStorage struct {
+	// Type is "gp3" (the default) or "gp2".
+	Type string
+	// AllocatedGiB is the storage at creation. Default 20; storage
+	// autoscaling may grow it up to MaxAllocatedGiB (default 100).
+	AllocatedGiB, MaxAllocatedGiB float64
+	// MonitoringInterval of RDS enhanced monitoring, in seconds (it creates
+	// a monitoring role). Default 0: off, the basic CloudWatch metrics only.
+	MonitoringInterval float64
 }
 
 // postgresPort is PostgreSQL's standard port, spelled out so security group
@@ -66,11 +76,14 @@ func NewDatabase(scope cdkconstructs.Construct, id string, props *DatabaseProps)
 	if p.MultiAz == nil {
 		p.MultiAz = jsii.Bool(true)
 	}
-	if p.AllocatedStorageGiB == 0 {
-		p.AllocatedStorageGiB = 20
+	if p.Storage.Type == "" {
+		p.Storage.Type = "gp3"
 	}
-	if p.MaxAllocatedStorageGiB == 0 {
-		p.MaxAllocatedStorageGiB = 100
+	if p.Storage.AllocatedGiB == 0 {
+		p.Storage.AllocatedGiB = 20
+	}
+	if p.Storage.MaxAllocatedGiB == 0 {
+		p.Storage.MaxAllocatedGiB = 100
 	}
 	if p.BackupRetention == nil {
 		p.BackupRetention = awscdk.Duration_Days(jsii.Number(7))
@@ -106,10 +119,11 @@ func NewDatabase(scope cdkconstructs.Construct, id string, props *DatabaseProps)
 	})
 	instance := awsrds.NewDatabaseInstance(this, jsii.String("Postgres"), &awsrds.DatabaseInstanceProps{
 		Engine: awsrds.DatabaseInstanceEngine_Postgres(&awsrds.PostgresInstanceEngineProps{
-			// A full version: RDS retires minor versions for new instances, and
-			// the bare major leaves the choice to whatever RDS defaults to that
-			// day. AutoMinorVersionUpgrade moves the instance on from here.
-			Version: awsrds.PostgresEngineVersion_VER_17_9(),
+			// The major version only: AutoMinorVersionUpgrade moves the
+			// instance to new minors, and a pinned minor in the template would
+			// then make every later deploy try to move it back (or fail once
+			// RDS retires that minor). New instances get the current minor.
+			Version: awsrds.PostgresEngineVersion_Of(jsii.String(PostgresMajorVersion), jsii.String(PostgresMajorVersion), nil),
 		}),
 		InstanceType:            awsec2.NewInstanceType(jsii.String(strings.TrimPrefix(p.InstanceClass, "db."))),
 		Vpc:                     p.Vpc,
@@ -120,9 +134,10 @@ func NewDatabase(scope cdkconstructs.Construct, id string, props *DatabaseProps)
 		MultiAz:                 p.MultiAz,
 		Credentials:             awsrds.Credentials_FromSecret(credentials, nil),
 		DatabaseName:            jsii.String(p.DatabaseName),
-		StorageType:             awsrds.StorageType_GP3,
-		AllocatedStorage:        jsii.Number(p.AllocatedStorageGiB),
-		MaxAllocatedStorage:     jsii.Number(p.MaxAllocatedStorageGiB),
+		StorageType:             awsrds.StorageType(strings.ToUpper(p.Storage.Type)),
+		AllocatedStorage:        jsii.Number(p.Storage.AllocatedGiB),
+		MaxAllocatedStorage:     jsii.Number(p.Storage.MaxAllocatedGiB),
+		MonitoringInterval:      monitoringInterval(p.Storage.MonitoringInterval),
 		StorageEncrypted:        jsii.Bool(true),
 		BackupRetention:         p.BackupRetention,
 		CopyTagsToSnapshot:      jsii.Bool(true),
@@ -153,6 +168,16 @@ func NewDatabase(scope cdkconstructs.Construct, id string, props *DatabaseProps)
 	}
 	this.instance = instance
 	return this
+}
+
+// PostgresMajorVersion is the PostgreSQL major version of the instance.
+const PostgresMajorVersion = "17"
+
+func monitoringInterval(seconds float64) awscdk.Duration {
+	if seconds == 0 {
+		return nil
+	}
+	return awscdk.Duration_Seconds(jsii.Number(seconds))
 }
 
 func (d *database) Instance() awsrds.DatabaseInstance { return d.instance }

@@ -63,14 +63,19 @@ type fleetProps struct {
 	healthChecks  awsautoscaling.HealthChecks
 	topic         awssns.ITopic
 	logRetention  awslogs.RetentionDays
+	removalPolicy awscdk.RemovalPolicy // of the log group
 	bootTimeout   awscdk.Duration
+	lab           *LearnerLab // nil: the fleet makes its own role
 }
 
 type fleet struct {
 	group          awsautoscaling.AutoScalingGroup
-	role           awsiam.Role
+	role           awsiam.IRole
 	logGroup       awslogs.LogGroup
 	launchTemplate awsec2.LaunchTemplate
+	// ownsRole: the fleet created its role, which cdk-nag then reviews; a
+	// Learner Lab's role is used as it is.
+	ownsRole bool
 }
 
 // RollingUpdateMinInService is how many instances a deploy keeps in service
@@ -88,9 +93,13 @@ func newFleet(this cdkconstructs.Construct, p fleetProps) *fleet {
 		arch = ARM64
 	}
 	logGroup := awslogs.NewLogGroup(this, jsii.String("Logs"), &awslogs.LogGroupProps{
-		Retention: p.logRetention,
+		Retention:     p.logRetention,
+		RemovalPolicy: orRetain(p.removalPolicy),
 	})
 
+	if p.lab != nil {
+		return newLabFleet(this, p, arch, logGroup)
+	}
 	role := awsiam.NewRole(this, jsii.String("InstanceRole"), &awsiam.RoleProps{
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("ec2.amazonaws.com"), nil),
 		Description: jsii.String("ANB " + p.role + " instances"),
@@ -115,12 +124,47 @@ func newFleet(this cdkconstructs.Construct, p fleetProps) *fleet {
 		AppliesTo: &[]interface{}{"Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore"},
 	}}, jsii.Bool(false))
 
+	return newFleetWith(this, p, arch, logGroup, role, nil)
+}
+
+// newLabFleet runs the fleet with the Learner Lab's instance profile and
+// role, creating no IAM resource. The lab's role already allows what the
+// instances do (S3, SQS, Secrets Manager, CloudWatch, Auto Scaling,
+// CloudFormation signals); grants on it are no-ops.
+func newLabFleet(this cdkconstructs.Construct, p fleetProps, arch Arch, logGroup awslogs.LogGroup) *fleet {
+	role := awsiam.Role_FromRoleName(this, jsii.String("LabRole"), jsii.String(p.lab.RoleName), &awsiam.FromRoleNameOptions{
+		Mutable: jsii.Bool(false),
+	})
+	// With its role, so the group sees the role its instances run with.
+	profile := awsiam.InstanceProfile_FromInstanceProfileAttributes(this, jsii.String("LabInstanceProfile"), &awsiam.InstanceProfileAttributes{
+		InstanceProfileArn: awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:iam::${AWS::AccountId}:instance-profile/"+p.lab.InstanceProfileName), nil),
+		Role:               role,
+	})
+	return newFleetWith(this, p, arch, logGroup, role, profile)
+}
+
+// newFleetWith builds the launch template and group of a fleet whose role
+// is settled: a role the template wraps in a new instance profile, or an
+// existing instance profile.
+func newFleetWith(this cdkconstructs.Construct, p fleetProps, arch Arch, logGroup awslogs.LogGroup, role awsiam.IRole, profile awsiam.IInstanceProfile) *fleet {
+	var templateRole awsiam.IRole
+	if profile == nil {
+		templateRole = role
+	}
+	// A pegged T instance must not be throttled to its baseline (20 % of a
+	// vCPU on a t3.small): unlimited mode bills the surplus instead.
+	cpuCredits := awsec2.CpuCredits("")
+	if *p.instanceType.IsBurstable() {
+		cpuCredits = awsec2.CpuCredits_UNLIMITED
+	}
 	userData := awsec2.UserData_ForLinux(&awsec2.LinuxUserDataOptions{Shebang: jsii.String("#!/bin/bash")})
 	launchTemplate := awsec2.NewLaunchTemplate(this, jsii.String("LaunchTemplate"), &awsec2.LaunchTemplateProps{
 		InstanceType:            p.instanceType,
 		MachineImage:            MachineImage(arch),
 		UserData:                userData,
-		Role:                    role,
+		Role:                    templateRole,
+		InstanceProfile:         profile,
+		CpuCredits:              cpuCredits,
 		SecurityGroup:           p.securityGroup,
 		RequireImdsv2:           jsii.Bool(true),
 		HttpPutResponseHopLimit: jsii.Number(1),
@@ -181,7 +225,24 @@ func newFleet(this cdkconstructs.Construct, p fleetProps) *fleet {
 		Readiness:    p.readiness,
 		Description:  "ANB Rising Stars " + p.role,
 	}))
-	return &fleet{group: group, role: role, logGroup: logGroup, launchTemplate: launchTemplate}
+	return &fleet{group: group, role: role, logGroup: logGroup, launchTemplate: launchTemplate, ownsRole: profile == nil}
+}
+
+// suppressOnOwnRole records cdk-nag suppressions (with their reasons) on the
+// role the fleet created, and its default policy; a Learner Lab's role is
+// not in the template.
+func suppressOnOwnRole(f *fleet, suppressions *[]*cdknag.NagPackSuppression, applyToChildren *bool) {
+	if f.ownsRole {
+		cdknag.NagSuppressions_AddResourceSuppressions(f.role, suppressions, applyToChildren)
+	}
+}
+
+// orRetain is a removal policy, RETAIN when unset.
+func orRetain(policy awscdk.RemovalPolicy) awscdk.RemovalPolicy {
+	if policy == "" {
+		return awscdk.RemovalPolicy_RETAIN
+	}
+	return policy
 }
 
 // stateDirectory is the systemd StateDirectory= that gives the service

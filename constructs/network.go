@@ -2,7 +2,7 @@ package constructs
 
 import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	cdkconstructs "github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 )
@@ -17,8 +17,13 @@ type NetworkProps struct {
 	// losing one AZ does not cut the other AZ's instances off AWS APIs and apt.
 	// 1 saves about 0.045 USD/hour at the price of that cross-AZ dependency.
 	NatGateways float64
-	// FlowLogRetention is how long VPC flow logs are kept. Default one month.
-	FlowLogRetention awslogs.RetentionDays
+	// FlowLogsBucket receives the VPC flow logs (under vpc-flow-logs/; kept
+	// as long as the bucket keeps objects). Delivery to S3 needs no IAM role,
+	// unlike delivery to CloudWatch Logs. Required.
+	FlowLogsBucket awss3.IBucket
+	// RestrictDefaultSecurityGroup removes the rules of the VPC's default
+	// security group (a Lambda-backed custom resource). Default true.
+	RestrictDefaultSecurityGroup *bool
 }
 
 // Network is the VPC: public subnets (ALB, NAT), private subnets with egress
@@ -59,19 +64,17 @@ func NewNetwork(scope cdkconstructs.Construct, id string, props *NetworkProps) N
 	if p.NatGateways == 0 {
 		p.NatGateways = 2
 	}
-	if p.FlowLogRetention == "" {
-		p.FlowLogRetention = awslogs.RetentionDays_ONE_MONTH
+	if p.RestrictDefaultSecurityGroup == nil {
+		p.RestrictDefaultSecurityGroup = jsii.Bool(true)
 	}
 
 	this := &network{}
 	cdkconstructs.NewConstruct_Override(this, scope, jsii.String(id))
-	flowLogs := awslogs.NewLogGroup(this, jsii.String("FlowLogs"), &awslogs.LogGroupProps{
-		Retention: p.FlowLogRetention,
-	})
 	vpc := awsec2.NewVpc(this, jsii.String("Vpc"), &awsec2.VpcProps{
-		IpAddresses: awsec2.IpAddresses_Cidr(jsii.String(p.Cidr)),
-		MaxAzs:      jsii.Number(p.MaxAzs),
-		NatGateways: jsii.Number(p.NatGateways),
+		IpAddresses:                  awsec2.IpAddresses_Cidr(jsii.String(p.Cidr)),
+		MaxAzs:                       jsii.Number(p.MaxAzs),
+		NatGateways:                  jsii.Number(p.NatGateways),
+		RestrictDefaultSecurityGroup: p.RestrictDefaultSecurityGroup,
 		SubnetConfiguration: &[]*awsec2.SubnetConfiguration{
 			{Name: jsii.String(publicSubnetName), SubnetType: awsec2.SubnetType_PUBLIC, CidrMask: jsii.Number(24)},
 			{Name: jsii.String(privateSubnetName), SubnetType: awsec2.SubnetType_PRIVATE_WITH_EGRESS, CidrMask: jsii.Number(22)},
@@ -87,7 +90,7 @@ func NewNetwork(scope cdkconstructs.Construct, id string, props *NetworkProps) N
 		},
 		FlowLogs: &map[string]*awsec2.FlowLogOptions{
 			"All": {
-				Destination: awsec2.FlowLogDestination_ToCloudWatchLogs(flowLogs, nil),
+				Destination: awsec2.FlowLogDestination_ToS3(p.FlowLogsBucket, jsii.String("vpc-flow-logs/"), nil),
 				TrafficType: awsec2.FlowLogTrafficType_ALL,
 			},
 		},

@@ -2,6 +2,7 @@ package constructs
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -59,6 +60,22 @@ type StackProps struct {
 	// domain): the stack creates a DNS-validated certificate for the domain
 	// and an alias record pointing it at the load balancer.
 	DomainName, HostedZoneId string
+	// DatabaseStorage of the RDS instance. Zero values mean its defaults.
+	DatabaseStorage DatabaseStorage
+	// LearnerLab deploys into an AWS Academy Learner Lab account, whose
+	// credentials cannot create IAM resources: nil for any other account.
+	LearnerLab *LearnerLab
+}
+
+// LearnerLab names what a Learner Lab account already has for its
+// instances. With it the stack creates no IAM resource and nothing that
+// brings one along (Lambda-backed custom resources, a flow-log role, an
+// enhanced-monitoring role); an aspect fails synthesis if one slips in.
+type LearnerLab struct {
+	// InstanceProfileName both tiers run with. Default "LabInstanceProfile".
+	InstanceProfileName string
+	// RoleName of the role behind that profile. Default "LabRole".
+	RoleName string
 }
 
 // Stack is the whole deployment with handles on its parts.
@@ -136,15 +153,34 @@ func NewStack(scope cdkconstructs.Construct, id string, props *StackProps) Stack
 			"No domainName/hostedZoneId and no certificateArn: the site is plain HTTP, passwords and tokens cross the internet unencrypted. Give -c domainName=videos.example.com -c hostedZoneId=Z..., or -c certificateArn=arn:aws:acm:..."), nil)
 	}
 	archs := p.BinaryArchs()
+	lab := p.LearnerLab
+	if lab != nil {
+		l := *lab
+		l.InstanceProfileName = orDefault(l.InstanceProfileName, "LabInstanceProfile")
+		l.RoleName = orDefault(l.RoleName, "LabRole")
+		lab = &l
+		awscdk.Aspects_Of(s).Add(&noIAMResources{}, nil)
+	}
 
-	network := NewNetwork(s, "Network", &NetworkProps{NatGateways: p.NatGateways})
-	storage := NewStorage(s, "Storage", &StorageProps{RemovalPolicy: p.RemovalPolicy})
+	storage := NewStorage(s, "Storage", &StorageProps{
+		RemovalPolicy: p.RemovalPolicy,
+		// Emptying a bucket on delete is a Lambda-backed custom resource.
+		AutoDeleteObjects: jsii.Bool(lab == nil && p.RemovalPolicy == awscdk.RemovalPolicy_DESTROY),
+	})
+	network := NewNetwork(s, "Network", &NetworkProps{
+		NatGateways:    p.NatGateways,
+		FlowLogsBucket: storage.LogsBucket(),
+		// Removing the default security group's rules is a Lambda-backed
+		// custom resource; no instance uses that group either way.
+		RestrictDefaultSecurityGroup: jsii.Bool(lab == nil),
+	})
 	queue := NewTaskQueue(s, "TaskQueue", nil)
 	database := NewDatabase(s, "Database", &DatabaseProps{
 		Vpc:           network.Vpc(),
 		Subnets:       network.DatabaseSubnets(),
 		InstanceClass: p.DatabaseInstanceClass,
 		MultiAz:       p.MultiAzDatabase,
+		Storage:       p.DatabaseStorage,
 		RemovalPolicy: p.RemovalPolicy,
 	})
 	release := NewRelease(s, "Release", &ReleaseProps{Dir: p.BinariesDir, AppArch: archs[AppBinary], WorkerArch: archs[WorkerBinary]})
@@ -162,6 +198,8 @@ func NewStack(scope cdkconstructs.Construct, id string, props *StackProps) Stack
 		MaxCapacity:       p.WebMaxCapacity,
 		Certificate:       certificate,
 		DomainName:        p.DomainName,
+		LearnerLab:        lab,
+		RemovalPolicy:     p.RemovalPolicy,
 	})
 	if domain != nil {
 		domain.AliasTo(web.LoadBalancer())
@@ -180,6 +218,8 @@ func NewStack(scope cdkconstructs.Construct, id string, props *StackProps) Stack
 		BacklogTarget:     p.BacklogTarget,
 		SecondsPerVideo:   p.SecondsPerVideo,
 		AcceptableLatency: p.AcceptableLatency,
+		LearnerLab:        lab,
+		RemovalPolicy:     p.RemovalPolicy,
 	})
 	obs := NewObservability(s, "Observability", &ObservabilityProps{
 		Web:      web,
@@ -217,6 +257,24 @@ func (s *stack) Database() Database           { return s.database }
 func (s *stack) WebTier() WebTier             { return s.web }
 func (s *stack) WorkerTier() WorkerTier       { return s.worker }
 func (s *stack) Observability() Observability { return s.observability }
+
+// noIAMResources fails synthesis on any resource a Learner Lab account
+// cannot create: IAM resources, and the Lambda functions and custom
+// resources that come with a role of their own.
+type noIAMResources struct{}
+
+func (*noIAMResources) Visit(node cdkconstructs.IConstruct) {
+	res, ok := node.(awscdk.CfnResource)
+	if !ok {
+		return
+	}
+	typ := *res.CfnResourceType()
+	if strings.HasPrefix(typ, "AWS::IAM::") || strings.HasPrefix(typ, "AWS::Lambda::") ||
+		strings.HasPrefix(typ, "Custom::") || typ == "AWS::CloudFormation::CustomResource" {
+		awscdk.Annotations_Of(node).AddError(jsii.String(fmt.Sprintf(
+			"%s: a Learner Lab account cannot create IAM roles, so the learner-lab profile must not create this resource or anything that needs a role of its own", typ)))
+	}
+}
 
 // logicalIDOf is the CloudFormation logical id of a construct's resource, as
 // cdk-nag prints it in the appliesTo of a finding ("<LogicalId.Arn>").

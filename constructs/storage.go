@@ -10,8 +10,11 @@ import (
 // StorageProps configures the buckets. Zero values mean the documented default.
 type StorageProps struct {
 	// RemovalPolicy of both buckets. Default RETAIN: a `cdk destroy` never takes
-	// the players' videos with it. DESTROY also empties the buckets on delete.
+	// the players' videos with it.
 	RemovalPolicy awscdk.RemovalPolicy
+	// AutoDeleteObjects empties the buckets when the stack deletes them (a
+	// Lambda-backed custom resource). Default: with RemovalPolicy DESTROY.
+	AutoDeleteObjects *bool
 	// AbortIncompleteUploadsAfterDays cleans up unfinished multipart uploads
 	// (a client that dropped mid-upload). Default 1.
 	AbortIncompleteUploadsAfterDays float64
@@ -47,7 +50,10 @@ func NewStorage(scope cdkconstructs.Construct, id string, props *StorageProps) S
 	if p.LogRetentionDays == 0 {
 		p.LogRetentionDays = 90
 	}
-	autoDelete := p.RemovalPolicy == awscdk.RemovalPolicy_DESTROY
+	if p.AutoDeleteObjects == nil {
+		p.AutoDeleteObjects = jsii.Bool(p.RemovalPolicy == awscdk.RemovalPolicy_DESTROY)
+	}
+	autoDelete := *p.AutoDeleteObjects
 
 	this := &storage{}
 	cdkconstructs.NewConstruct_Override(this, scope, jsii.String(id))

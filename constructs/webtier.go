@@ -64,6 +64,11 @@ type WebTierProps struct {
 	RequestsPerTargetPerMinute float64
 	// LogRetention of the API logs. Default one month.
 	LogRetention awslogs.RetentionDays
+	// RemovalPolicy of the log group. Default RETAIN.
+	RemovalPolicy awscdk.RemovalPolicy
+	// LearnerLab runs the instances with the lab's instance profile; nil
+	// gives the tier a least-privilege role of its own.
+	LearnerLab *LearnerLab
 }
 
 // WebTier is the internet-facing ALB and the Auto Scaling group of API nodes
@@ -74,7 +79,8 @@ type WebTier interface {
 	TargetGroup() awselasticloadbalancingv2.ApplicationTargetGroup
 	AutoScalingGroup() awsautoscaling.AutoScalingGroup
 	SecurityGroup() awsec2.SecurityGroup
-	Role() awsiam.Role
+	// Role of the instances: the tier's own, or a Learner Lab's LabRole.
+	Role() awsiam.IRole
 	LogGroup() awslogs.LogGroup
 	JwtSecret() awssecretsmanager.Secret
 	// SiteURL is http(s)://<DomainName, else the ALB's DNS name>.
@@ -238,9 +244,11 @@ ready`,
 			AdditionalTypes: &[]awsautoscaling.AdditionalHealthCheckType{awsautoscaling.AdditionalHealthCheckType_ELB},
 			GracePeriod:     awscdk.Duration_Minutes(jsii.Number(10)),
 		}),
-		topic:        p.NotificationTopic,
-		logRetention: p.LogRetention,
-		bootTimeout:  awscdk.Duration_Minutes(jsii.Number(15)),
+		topic:         p.NotificationTopic,
+		logRetention:  p.LogRetention,
+		removalPolicy: p.RemovalPolicy,
+		lab:           p.LearnerLab,
+		bootTimeout:   awscdk.Duration_Minutes(jsii.Number(15)),
 	})
 
 	// Least privilege: the API stores originals, reads and deletes any of the
@@ -257,7 +265,7 @@ ready`,
 	p.Queue.GrantSendMessages(f.role)
 	p.Database.Secret().GrantRead(f.role, nil)
 	jwt.GrantRead(f.role, nil)
-	cdknag.NagSuppressions_AddResourceSuppressions(f.role, &[]*cdknag.NagPackSuppression{{
+	suppressOnOwnRole(f, &[]*cdknag.NagPackSuppression{{
 		Id:     jsii.String("AwsSolutions-IAM5"),
 		Reason: jsii.String("Object-level S3 access is scoped to this bucket and, for writes, to the originals/ prefix; object keys are video ids known only at run time."),
 		AppliesTo: &[]interface{}{
@@ -331,7 +339,7 @@ func (w *webTier) TargetGroup() awselasticloadbalancingv2.ApplicationTargetGroup
 }
 func (w *webTier) AutoScalingGroup() awsautoscaling.AutoScalingGroup { return w.fleet.group }
 func (w *webTier) SecurityGroup() awsec2.SecurityGroup               { return w.sg }
-func (w *webTier) Role() awsiam.Role                                 { return w.fleet.role }
+func (w *webTier) Role() awsiam.IRole                                { return w.fleet.role }
 func (w *webTier) LogGroup() awslogs.LogGroup                        { return w.fleet.logGroup }
 func (w *webTier) JwtSecret() awssecretsmanager.Secret               { return w.jwt }
 func (w *webTier) SiteURL() *string                                  { return w.siteURL }

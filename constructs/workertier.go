@@ -29,11 +29,13 @@ const (
 	DefaultAcceptableLatency = 3 * time.Minute
 )
 
-// DefaultWorkerInstanceType: ffmpeg keeps both vCPUs at 100 % while a job
-// runs, so a compute-optimized, non-burstable instance (no CPU credits to
-// run out of or pay for) of 2 vCPU / 4 GiB. c7g.large (Graviton) is the
-// cheaper arm64 option.
-const DefaultWorkerInstanceType = "c7i.large"
+// DefaultWorkerInstanceType is the platform's sizing for both tiers, 2 vCPU,
+// 2 GiB and 30 GiB of disk. ffmpeg keeps both vCPUs at 100 % while a job
+// runs, so its CPU credits are unlimited (the fleet sets that on every
+// burstable type): never throttled, the surplus billed. c7i.large (no
+// credits) and c7g.large (Graviton, arm64) are the selectable alternatives;
+// the README compares their cost per 1,000 videos.
+const DefaultWorkerInstanceType = "t3.small"
 
 // ExpectedWorkerBoot is how long a new worker takes from launch to its
 // first task (EC2 start, ffmpeg from apt, agent, binary, service start).
@@ -84,6 +86,11 @@ type WorkerTierProps struct {
 	BacklogTarget float64
 	// LogRetention of the worker logs. Default one month.
 	LogRetention awslogs.RetentionDays
+	// RemovalPolicy of the log group. Default RETAIN.
+	RemovalPolicy awscdk.RemovalPolicy
+	// LearnerLab runs the instances with the lab's instance profile; nil
+	// gives the tier a least-privilege role of its own.
+	LearnerLab *LearnerLab
 }
 
 // WorkerTier is the Auto Scaling group of ffmpeg workers that scales on SQS
@@ -92,7 +99,8 @@ type WorkerTier interface {
 	cdkconstructs.Construct
 	AutoScalingGroup() awsautoscaling.AutoScalingGroup
 	SecurityGroup() awsec2.SecurityGroup
-	Role() awsiam.Role
+	// Role of the instances: the tier's own, or a Learner Lab's LabRole.
+	Role() awsiam.IRole
 	LogGroup() awslogs.LogGroup
 	// ScalingPolicy tracks the backlog; nil for a fixed-size group.
 	ScalingPolicy() awsautoscaling.CfnScalingPolicy
@@ -191,9 +199,11 @@ systemctl is-active --quiet anb-worker.service`,
 		healthChecks: awsautoscaling.HealthChecks_Ec2(&awsautoscaling.Ec2HealthChecksOptions{
 			GracePeriod: awscdk.Duration_Minutes(jsii.Number(10)),
 		}),
-		topic:        p.NotificationTopic,
-		logRetention: p.LogRetention,
-		bootTimeout:  awscdk.Duration_Minutes(jsii.Number(20)),
+		topic:         p.NotificationTopic,
+		logRetention:  p.LogRetention,
+		removalPolicy: p.RemovalPolicy,
+		lab:           p.LearnerLab,
+		bootTimeout:   awscdk.Duration_Minutes(jsii.Number(20)),
 	})
 
 	// Least privilege: read originals, write processed files and posters
@@ -243,7 +253,7 @@ systemctl is-active --quiet anb-worker.service`,
 		}},
 	}))
 	bucketID := logicalIDOf(p.Bucket)
-	cdknag.NagSuppressions_AddResourceSuppressions(f.role, &[]*cdknag.NagPackSuppression{{
+	suppressOnOwnRole(f, &[]*cdknag.NagPackSuppression{{
 		Id:     jsii.String("AwsSolutions-IAM5"),
 		Reason: jsii.String("Object-level S3 access is scoped to this bucket and, for writes, to the processed/ and posters/ prefixes; object keys are video ids known only at run time."),
 		AppliesTo: &[]interface{}{
@@ -350,7 +360,7 @@ func metricQuery(id, namespace, name, dimension string, value *string, stat stri
 
 func (w *workerTier) AutoScalingGroup() awsautoscaling.AutoScalingGroup { return w.fleet.group }
 func (w *workerTier) SecurityGroup() awsec2.SecurityGroup               { return w.sg }
-func (w *workerTier) Role() awsiam.Role                                 { return w.fleet.role }
+func (w *workerTier) Role() awsiam.IRole                                { return w.fleet.role }
 func (w *workerTier) LogGroup() awslogs.LogGroup                        { return w.fleet.logGroup }
 func (w *workerTier) ScalingPolicy() awsautoscaling.CfnScalingPolicy    { return w.policy }
 func (w *workerTier) BacklogTarget() float64                            { return w.target }
