@@ -224,10 +224,59 @@ func TestUnitsPassSystemdAnalyzeVerify(t *testing.T) {
 			if err := os.WriteFile(path, []byte(unit+"\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			out, err := exec.Command(analyze, "verify", "--man=no", "--generators=no", path).CombinedOutput()
+			// The unit's OnFailure= names the unit that stops a crash-looping
+			// node: verify it too, from the same boot script.
+			failed := filepath.Join(unitDir, "anb-node-failed.service")
+			if err := os.WriteFile(failed, []byte(heredoc(t, bootScript(t, stack, tier.name), "/etc/systemd/system/anb-node-failed.service")+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command(analyze, "verify", "--man=no", "--generators=no", path, failed).CombinedOutput()
 			if err != nil || len(out) > 0 {
 				t.Errorf("systemd-analyze verify %s %s (%v):\n%s", stack, name, err, out)
 			}
+		}
+	}
+}
+
+// GIVEN the worker's boot readiness check as rendered WHEN it runs against a
+// service that systemd keeps restarting, or one that runs steadily THEN it
+// fails the boot for the first (so the instance signals FAILURE and is
+// replaced) and passes the second. systemctl and sleep are stand-ins; the
+// check is the rendered bash.
+func TestWorkerBootReadinessRefusesACrashLoopingService(t *testing.T) {
+	script := bootScript(t, defaultStack, "WorkerTier")
+	start := strings.Index(script, "# Ready once the worker")
+	end := strings.Index(script, "\nsignal SUCCESS")
+	if start < 0 || end < start {
+		t.Fatalf("no worker readiness check in the boot script:\n%s", script)
+	}
+	check := "set -euo pipefail\n" + script[start:end]
+	for _, c := range []struct {
+		name      string
+		restarts  string // shell that prints NRestarts, given the call count in $n
+		wantReady bool
+	}{
+		{"steady", "echo 0", true},
+		{"crash loop", "echo $((n / 3))", false}, // one more restart every few seconds
+		{"restarted once during start-up", "echo 1", false},
+	} {
+		bin := t.TempDir()
+		calls := filepath.Join(bin, "calls")
+		stubs := map[string]string{
+			"sleep": "#!/bin/sh\nexit 0\n",
+			"systemctl": "#!/bin/bash\nn=$(( $(cat " + calls + " 2>/dev/null || echo 0) + 1 ))\necho $n > " + calls + "\n" +
+				"case \"$1\" in is-active) exit 0 ;; show) " + c.restarts + " ;; esac\n",
+		}
+		for name, body := range stubs {
+			if err := os.WriteFile(filepath.Join(bin, name), []byte(body), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cmd := exec.Command("bash", "-c", check)
+		cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin"}
+		out, err := cmd.CombinedOutput()
+		if ready := err == nil; ready != c.wantReady {
+			t.Errorf("%s: readiness passed %v, want %v (%v)\n%s", c.name, ready, c.wantReady, err, out)
 		}
 	}
 }

@@ -573,8 +573,21 @@ func TestBootSignalsFailureFromTheFirstCommandWithoutInstallingAnything(t *testi
 					t.Errorf("%s %s: %q runs before the FAILURE trap is set", stack, tier, l)
 				}
 			}
-			if trap < 0 || !strings.Contains(lines[trap], "signal FAILURE") {
-				t.Errorf("%s %s: no EXIT trap signalling FAILURE", stack, tier)
+			// A failed boot signals FAILURE (a deploy rolls back) and stops the
+			// instance, so its group replaces it outside a deploy too.
+			if trap < 0 || !strings.Contains(lines[trap], "failed;") ||
+				!strings.Contains(ud, "\nfailed() {\n  signal FAILURE\n  shutdown -h +2 ") {
+				t.Errorf("%s %s: no EXIT trap signalling FAILURE and stopping the instance", stack, tier)
+			}
+			// The agent is trusted only under AWS's key, and cannot fail the boot.
+			for _, want := range []string{
+				"grep -qx 'fpr:*:" + anb.CloudWatchAgentKeyFingerprint + ":'",
+				`gpg --batch --verify "$dir/agent.deb.sig" "$dir/agent.deb"`,
+				"\nif ! /usr/local/sbin/anb-install-agent; then\n",
+			} {
+				if !strings.Contains(ud, want) {
+					t.Errorf("%s %s: the agent install lacks %q", stack, tier, want)
+				}
 			}
 			for _, forbidden := range []string{"snap ", "/snap/", "aws s3 cp", "aws cloudformation", "/latest/amazon-cloudwatch-agent", "pip install"} {
 				if strings.Contains(ud, forbidden) {
@@ -635,12 +648,15 @@ func TestAlarmsNotifyTheAlertsTopic(t *testing.T) {
 			"Dimensions": array(object{"Name": "QueueName", "Value": object{"Fn::GetAtt": array(dlqID, "QueueName")}}),
 		}})}
 	}
-	check(t, "alarm: any message in the dead-letter queue, visible or not", func() {
+	// Dead letters stay for 14 days: the alarm fires on each new one (a rise
+	// of the depth), not on the depth, which would keep it in ALARM.
+	check(t, "alarm: each new message in the dead-letter queue, visible or not", func() {
 		tpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), like(object{
 			"Threshold":          1,
 			"ComparisonOperator": "GreaterThanOrEqualToThreshold",
+			"EvaluationPeriods":  1,
 			"Metrics": assertions.Match_ArrayEquals(&[]any{
-				like(object{"Id": "expr_1", "Expression": "m1 + m2"}),
+				like(object{"Id": "expr_1", "Expression": "IF(DIFF(m1 + m2) > 0, DIFF(m1 + m2), 0)"}),
 				like(dlqMetric("m1", "ApproximateNumberOfMessagesVisible")),
 				like(dlqMetric("m2", "ApproximateNumberOfMessagesNotVisible")),
 			}),

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3assets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	cdkconstructs "github.com/aws/constructs-go/constructs/v10"
@@ -42,6 +43,12 @@ func MachineImage(arch Arch) awsec2.IMachineImage {
 // (a fixed download, never "latest": every node of a deploy runs the same
 // agent, and a new agent release cannot break boot). Bump it deliberately.
 const CloudWatchAgentVersion = "1.300072.0b1766"
+
+// CloudWatchAgentKeyFingerprint is the fingerprint of the key AWS signs the
+// CloudWatch agent packages with, as AWS's documentation on verifying the
+// agent's signature publishes it. The boot checks the downloaded key against
+// it before trusting the package's signature.
+const CloudWatchAgentKeyFingerprint = "937616F3450B7D806CBD9725D58167303B789C72"
 
 // fleetProps is what the web and worker tiers have in common: an Auto Scaling
 // group of identical Ubuntu instances that each run one of the binaries under
@@ -208,22 +215,23 @@ func newFleetWith(this cdkconstructs.Construct, p fleetProps, arch Arch, logGrou
 	group.Node().AddDependency(p.vpc.SelectSubnets(p.subnets).InternetConnectivityEstablished)
 
 	userData.AddCommands(renderBootScript(bootScript{
-		Role:         p.role,
-		Arch:         string(arch),
-		Region:       *awscdk.Aws_REGION(),
-		URLSuffix:    *awscdk.Aws_URL_SUFFIX(),
-		StackName:    *awscdk.Aws_STACK_NAME(),
-		LogicalID:    logicalIDOf(group),
-		BinaryBucket: *p.binary.S3BucketName(),
-		BinaryKey:    *p.binary.S3ObjectKey(),
-		AgentVersion: CloudWatchAgentVersion,
-		LogGroup:     *logGroup.LogGroupName(),
-		Packages:     strings.Join(p.packages, " "),
-		Env:          nodespec.Environ(p.env),
-		StateDir:     stateDirectory(),
-		UnitExtra:    p.unitExtra,
-		Readiness:    p.readiness,
-		Description:  "ANB Rising Stars " + p.role,
+		Role:                p.role,
+		Arch:                string(arch),
+		Region:              *awscdk.Aws_REGION(),
+		URLSuffix:           *awscdk.Aws_URL_SUFFIX(),
+		StackName:           *awscdk.Aws_STACK_NAME(),
+		LogicalID:           logicalIDOf(group),
+		BinaryBucket:        *p.binary.S3BucketName(),
+		BinaryKey:           *p.binary.S3ObjectKey(),
+		AgentVersion:        CloudWatchAgentVersion,
+		AgentKeyFingerprint: CloudWatchAgentKeyFingerprint,
+		LogGroup:            *logGroup.LogGroupName(),
+		Packages:            strings.Join(p.packages, " "),
+		Env:                 nodespec.Environ(p.env),
+		StateDir:            stateDirectory(),
+		UnitExtra:           p.unitExtra,
+		Readiness:           p.readiness,
+		Description:         "ANB Rising Stars " + p.role,
 	}))
 	return &fleet{group: group, role: role, logGroup: logGroup, launchTemplate: launchTemplate, ownsRole: profile == nil}
 }
@@ -235,6 +243,18 @@ func suppressOnOwnRole(f *fleet, suppressions *[]*cdknag.NagPackSuppression, app
 	if f.ownsRole {
 		cdknag.NagSuppressions_AddResourceSuppressions(f.role, suppressions, applyToChildren)
 	}
+}
+
+// grantListForNotFound lets a role list the prefixes it reads: without
+// s3:ListBucket, S3 answers 403 for a missing object instead of 404, and a
+// missing original would look like a storage outage. IfExists: S3's own
+// check for that 404 carries no prefix, a real listing must name one of them.
+func grantListForNotFound(role awsiam.IRole, bucket awss3.IBucket, prefixes ...string) {
+	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:    jsii.Strings("s3:ListBucket"),
+		Resources:  &[]*string{bucket.BucketArn()},
+		Conditions: &map[string]any{"StringLikeIfExists": map[string]any{"s3:prefix": prefixes}},
+	}))
 }
 
 // orRetain is a removal policy, RETAIN when unset.
@@ -258,6 +278,7 @@ func stateDirectory() string {
 type bootScript struct {
 	Role, Arch, Region, URLSuffix, StackName, LogicalID string
 	BinaryBucket, BinaryKey, AgentVersion, LogGroup     string
+	AgentKeyFingerprint                                 string
 	Packages                                            string
 	Env                                                 []string
 	StateDir, UnitExtra, Readiness, Description         string
@@ -302,7 +323,15 @@ signal() {
     --data-urlencode 'StackName={{.StackName}}' --data-urlencode 'LogicalResourceId={{.LogicalID}}' \
     --data-urlencode "UniqueId=$(imds meta-data/instance-id)" --data-urlencode "Status=$1" || true
 }
-trap 'if [ "$?" -ne 0 ]; then signal FAILURE; fi' EXIT
+# failed: a boot that fails tells CloudFormation (a deploy rolls back) and
+# stops the instance, which its group then replaces, deploy or not: a node
+# that never came up must not stay InService. The delay lets the agent ship
+# the boot log first.
+failed() {
+  signal FAILURE
+  shutdown -h +2 "ANB {{.Role}} boot failed: stopping so the Auto Scaling group replaces this instance" || true
+}
+trap 'if [ "$?" -ne 0 ]; then failed; fi' EXIT
 {{if .Packages}}
 export DEBIAN_FRONTEND=noninteractive
 # unattended-upgrades may hold the dpkg lock at first boot: wait for it.
@@ -315,12 +344,26 @@ retry apt_get update
 retry apt_get install -y --no-install-recommends {{.Packages}}
 {{end}}
 # Logs: the service writes /var/log/anb/{{.Role}}.log; the CloudWatch agent ships it
-# and the boot log to the tier's log group, one stream per instance.
-curl -fsS --retry 5 -o /tmp/amazon-cloudwatch-agent.deb \
-  'https://amazoncloudwatch-agent.s3.amazonaws.com/ubuntu/{{.Arch}}/{{.AgentVersion}}/amazon-cloudwatch-agent.deb'
-dpkg -i -E /tmp/amazon-cloudwatch-agent.deb
-rm /tmp/amazon-cloudwatch-agent.deb
+# and the boot log to the tier's log group, one stream per instance. The
+# package is installed only if AWS's signature on it verifies under the
+# pinned key fingerprint. Without logs shipped the node still serves: an
+# agent that cannot be installed is logged, not a failed boot.
 install -d -m 0755 /var/log/anb
+cat > /usr/local/sbin/anb-install-agent <<'AGENT'
+#!/bin/bash
+set -euo pipefail
+base='https://amazoncloudwatch-agent.s3.amazonaws.com'
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+export GNUPGHOME=$dir/gnupg
+install -d -m 0700 "$GNUPGHOME"
+curl -fsS --retry 5 -o "$dir/key.gpg" "$base/assets/amazon-cloudwatch-agent.gpg"
+curl -fsS --retry 5 -o "$dir/agent.deb" "$base/ubuntu/{{.Arch}}/{{.AgentVersion}}/amazon-cloudwatch-agent.deb"
+curl -fsS --retry 5 -o "$dir/agent.deb.sig" "$base/ubuntu/{{.Arch}}/{{.AgentVersion}}/amazon-cloudwatch-agent.deb.sig"
+gpg --batch --quiet --import "$dir/key.gpg"
+gpg --batch --with-colons --fingerprint | grep -qx 'fpr:*:{{.AgentKeyFingerprint}}:'
+gpg --batch --verify "$dir/agent.deb.sig" "$dir/agent.deb"
+dpkg -i -E "$dir/agent.deb"
 cat > /opt/aws/amazon-cloudwatch-agent/etc/anb.json <<'JSON'
 {
   "agent": {"run_as_user": "root"},
@@ -332,6 +375,11 @@ cat > /opt/aws/amazon-cloudwatch-agent/etc/anb.json <<'JSON'
 JSON
 /opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s \
   -c file:/opt/aws/amazon-cloudwatch-agent/etc/anb.json
+AGENT
+chmod 0755 /usr/local/sbin/anb-install-agent
+if ! /usr/local/sbin/anb-install-agent; then
+  echo "WARNING: the CloudWatch agent {{.AgentVersion}} could not be installed; logs stay on this instance (/var/log/anb)" >&2
+fi
 cat > /etc/logrotate.d/anb <<'ROTATE'
 /var/log/anb/*.log {
   daily
@@ -358,6 +406,12 @@ cat > /etc/systemd/system/anb-{{.Role}}.service <<'UNIT'
 Description={{.Description}}
 Wants=network-online.target
 After=network-online.target
+# A binary that keeps crashing is not retried for ever on a node that then
+# counts as InService and does nothing: after 5 starts in 10 minutes the
+# unit fails and anb-node-failed stops the instance for its group to replace.
+StartLimitIntervalSec=600
+StartLimitBurst=5
+OnFailure=anb-node-failed.service
 
 [Service]
 EnvironmentFile=/etc/anb/{{.Role}}.env
@@ -377,6 +431,14 @@ LimitNOFILE=65536
 [Install]
 WantedBy=multi-user.target
 UNIT
+cat > /etc/systemd/system/anb-node-failed.service <<'FAILED'
+[Unit]
+Description=Stop this instance: anb-{{.Role}} keeps failing, its Auto Scaling group replaces it
+
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c 'echo "anb-{{.Role}} failed 5 times in 10 minutes: stopping the instance in 60 s" >>/var/log/anb/{{.Role}}.log; sleep 60; systemctl poweroff'
+FAILED
 systemctl daemon-reload
 # Several instances may start together: the binary runs the database
 # migrations at start under a database lock, so exactly one of them applies them.

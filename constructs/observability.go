@@ -226,10 +226,21 @@ func NewObservability(scope cdkconstructs.Construct, id string, props *Observabi
 		a.AddOkAction(action)
 		alarms = append(alarms, a)
 	}
-	alarm("DeadLetterQueueNotEmpty",
-		fmt.Sprintf("A video task is in the dead-letter queue (%d failed attempts, or a crash loop of %d receives); the workers mark its video failed.",
+	// New dead letters, not the queue's depth: dead letters stay for the
+	// queue's retention (14 days), so an alarm on depth would stay in ALARM
+	// after the first one and notify nobody of the next. The depth only
+	// rises when a task arrives (the sweep moves messages between visible
+	// and in flight, which leaves the sum alone; expiry lowers it).
+	newDeadLetters := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+		Expression:   jsii.String(NewDeadLettersExpression),
+		Label:        jsii.String("New dead letters"),
+		UsingMetrics: deadLetters.UsingMetrics(),
+		Period:       minute,
+	})
+	alarm("NewDeadLetters",
+		fmt.Sprintf("A video task reached the dead-letter queue (%d failed attempts, or a crash loop of %d receives); the workers mark its video failed. Each new one alarms again.",
 			nodespec.MaxProcessingAttempts, nodespec.QueueMaxReceiveCount),
-		deadLetters, 1, awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 1)
+		newDeadLetters, 1, awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 1)
 	alarm("OldestMessageTooOld",
 		fmt.Sprintf("A video has waited more than %g minutes for a worker.", *p.OldestMessageAge.ToMinutes(nil)),
 		queue.MetricApproximateAgeOfOldestMessage(opts("Maximum", "", minute)),
@@ -254,6 +265,11 @@ func NewObservability(scope cdkconstructs.Construct, id string, props *Observabi
 	this.dashboard, this.alarms = dashboard, alarms
 	return this
 }
+
+// NewDeadLettersExpression is how many tasks reached the dead-letter queue
+// in the last minute: the rise of its depth (m1 visible + m2 in flight),
+// never negative.
+const NewDeadLettersExpression = "IF(DIFF(m1 + m2) > 0, DIFF(m1 + m2), 0)"
 
 func (o *observability) Dashboard() awscloudwatch.Dashboard { return o.dashboard }
 func (o *observability) Alarms() []awscloudwatch.Alarm      { return o.alarms }

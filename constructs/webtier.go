@@ -2,7 +2,6 @@ package constructs
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsautoscaling"
@@ -223,9 +222,10 @@ func NewWebTier(scope cdkconstructs.Construct, id string, props *WebTierProps) W
 			JWTSecretARN: *jwt.SecretArn(),
 			Port:         int(p.AppPort),
 		}),
-		// Longer than the target group's deregistration delay, so requests
-		// in flight finish.
-		unitExtra: fmt.Sprintf("TimeoutStopSec=%g\n", (webDeregistrationDelay + 5*time.Second).Seconds()),
+		// The instance is stopped only after the load balancer drained it
+		// (DeregistrationDelay), so the process only has to finish what is
+		// left: its own shutdown takes at most 30 s.
+		unitExtra: "TimeoutStopSec=35\n",
 		// Boot waits for the deep check: a deploy goes on only with a node
 		// that reached the database with its secret and migrations, so a
 		// build or configuration that cannot serve rolls back. Once in
@@ -262,6 +262,7 @@ ready`,
 		Actions:   jsii.Strings("s3:GetObject", "s3:DeleteObject"),
 		Resources: &[]*string{p.Bucket.ArnForObjects(jsii.String("*"))},
 	}))
+	grantListForNotFound(f.role, p.Bucket, "originals/*", "processed/*", "posters/*")
 	p.Queue.GrantSendMessages(f.role)
 	p.Database.Secret().GrantRead(f.role, nil)
 	jwt.GrantRead(f.role, nil)
@@ -275,10 +276,13 @@ ready`,
 	}}, jsii.Bool(true))
 
 	targetGroup := listener.AddTargets(jsii.String("Web"), &awselasticloadbalancingv2.AddApplicationTargetsProps{
-		Port:                jsii.Number(p.AppPort),
-		Protocol:            awselasticloadbalancingv2.ApplicationProtocol_HTTP,
-		Targets:             &[]awselasticloadbalancingv2.IApplicationLoadBalancerTarget{f.group},
-		DeregistrationDelay: awscdk.Duration_Seconds(jsii.Number(webDeregistrationDelay.Seconds())),
+		Port:     jsii.Number(p.AppPort),
+		Protocol: awselasticloadbalancingv2.ApplicationProtocol_HTTP,
+		Targets:  &[]awselasticloadbalancingv2.IApplicationLoadBalancerTarget{f.group},
+		// As long as the idle timeout: scale-in and deploys (the group waits
+		// for the draining before it stops an instance) let an upload the
+		// load balancer accepts finish.
+		DeregistrationDelay: p.IdleTimeout,
 		// The liveness path answers while the process serves HTTP, whatever
 		// the database's state: a database failover takes no node out of
 		// rotation and (ELB health checks) replaces none; a hung or dead
@@ -321,9 +325,6 @@ ready`,
 // DefaultWebInstanceType: the API is mostly idle and I/O-bound, so a
 // burstable 2 vCPU / 2 GiB instance stays within its CPU credits.
 const DefaultWebInstanceType = "t3.small"
-
-// webDeregistrationDelay lets requests in flight finish when a web node leaves.
-const webDeregistrationDelay = 30 * time.Second
 
 // allowInstanceEgress opens what an instance needs outbound: HTTPS to AWS
 // APIs (through the NAT gateway or the S3 endpoint) and the CloudWatch agent

@@ -191,9 +191,13 @@ func NewWorkerTier(scope cdkconstructs.Construct, id string, props *WorkerTierPr
 		// taking tasks and lets the job in hand finish for up to
 		// nodespec.ShutdownGrace; systemd waits a little longer before SIGKILL.
 		unitExtra: fmt.Sprintf("KillMode=mixed\nTimeoutStopSec=%g\n", (nodespec.ShutdownGrace + 30*time.Second).Seconds()),
-		readiness: `# Ready when the worker is still running after its start-up (config, database, migrations).
-sleep 15
-systemctl is-active --quiet anb-worker.service`,
+		readiness: `# Ready once the worker has run for 20 s without a restart (config,
+# database, migrations): a crash-looping binary is restarted within seconds.
+for _ in $(seq 1 20); do
+  sleep 1
+  systemctl is-active --quiet anb-worker.service
+  [ "$(systemctl show -p NRestarts --value anb-worker.service)" -eq 0 ]
+done`,
 		minCapacity: p.MinCapacity,
 		maxCapacity: p.MaxCapacity,
 		healthChecks: awsautoscaling.HealthChecks_Ec2(&awsautoscaling.Ec2HealthChecksOptions{
@@ -219,6 +223,7 @@ systemctl is-active --quiet anb-worker.service`,
 			p.Bucket.ArnForObjects(jsii.String("posters/*")),
 		},
 	}))
+	grantListForNotFound(f.role, p.Bucket, "originals/*")
 	p.Queue.GrantConsumeMessages(f.role)
 	// The worker dead-letters a video that failed nodespec.MaxProcessingAttempts
 	// times itself, and sweeps the dead-letter queue (receives without

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// GIVEN the web tier WHEN a node leaves (scale-in, deploy) THEN the load
+// balancer drains it for as long as it lets a request idle, so an upload it
+// accepted is not cut after 30 s while the idle timeout allows 300.
+func TestWebDrainingLastsAsLongAsTheIdleTimeout(t *testing.T) {
+	for _, stack := range allStacks {
+		attr := func(typ, idPattern, key string) string {
+			_, r := onlyResource(t, stack, typ, idPattern)
+			for _, a := range props(r, attributesKey(typ)).([]any) {
+				if kv := a.(map[string]any); kv["Key"] == key {
+					return kv["Value"].(string)
+				}
+			}
+			return ""
+		}
+		idle := attr("AWS::ElasticLoadBalancingV2::LoadBalancer", ".", "idle_timeout.timeout_seconds")
+		drain := attr("AWS::ElasticLoadBalancingV2::TargetGroup", ".", "deregistration_delay.timeout_seconds")
+		if idle == "" || drain != idle {
+			t.Errorf("%s: deregistration delay %q s, idle timeout %q s: want them equal", stack, drain, idle)
+		}
+	}
+}
+
+func attributesKey(typ string) string {
+	if typ == "AWS::ElasticLoadBalancingV2::TargetGroup" {
+		return "TargetGroupAttributes"
+	}
+	return "LoadBalancerAttributes"
+}
+
+// GIVEN the instance roles WHEN they read an object that does not exist THEN
+// S3 can answer 404, not 403: each role may list the prefixes it reads, so a
+// missing original is a missing original, not a storage outage.
+func TestRolesMayListThePrefixesTheyRead(t *testing.T) {
+	for tier, want := range map[string]string{
+		"WebTier":    `"s3:prefix":["originals/*","processed/*","posters/*"]`,
+		"WorkerTier": `"s3:prefix":["originals/*"]`,
+	} {
+		policy := flatten(props(mustResourceOf(t, defaultStack, "AWS::IAM::Policy", "^"+tier+"InstanceRoleDefaultPolicy"), "PolicyDocument"))
+		if !strings.Contains(policy, `"Action":"s3:ListBucket","Condition":{"StringLikeIfExists":{`+want+`}}`) {
+			t.Errorf("%s role may not list %s of the media bucket:\n%s", tier, want, policy)
+		}
+	}
+}
+
+// GIVEN removalPolicy=destroy WHEN the stack is deleted THEN the tiers' log
+// groups go too; with the default retain they stay.
+func TestLogGroupsFollowTheRemovalPolicy(t *testing.T) {
+	for stack, want := range map[string]string{defaultStack: "Retain", variantStack: "Delete", labStack: "Delete"} {
+		groups := resourcesOf(t, stack, "AWS::Logs::LogGroup")
+		if len(groups) == 0 {
+			t.Fatalf("%s: no log group", stack)
+		}
+		for id, g := range groups {
+			if g["DeletionPolicy"] != want {
+				t.Errorf("%s: log group %s DeletionPolicy %v, want %s", stack, id, g["DeletionPolicy"], want)
+			}
+		}
+	}
+}
