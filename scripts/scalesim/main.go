@@ -25,6 +25,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,8 +43,9 @@ var prices = map[string]Price{
 
 type options struct {
 	template, scenario, jobSpec, jobSamples, bootSpec, inServiceSpec string
-	plots, jsonOut, rates, targets                                   string
+	plots, plotOnly, jsonOut, rates, targets, instanceType           string
 	seed                                                             uint64
+	seeds                                                            int
 	uploads                                                          int
 	uploadSpan, period, delay, drainPoll, grace, replaceAfter        time.Duration
 	compress, target, dayRate, deathRate                             float64
@@ -72,8 +74,11 @@ func main() {
 	flag.StringVar(&o.rates, "rates", "1,3,6,10,14", "steady scenarios: uploads per minute")
 	flag.Float64Var(&o.dayRate, "day-rate", 2, "match day: quiet uploads per minute (5× at the peak)")
 	flag.Float64Var(&o.deathRate, "death-rate", 6, "worker-dies scenario: uploads per minute")
+	flag.IntVar(&o.seeds, "seeds", 5, "sweep: runs per target (seeds -seed, -seed+1, ...), averaged")
+	flag.StringVar(&o.instanceType, "instance-type", "", "price the workers as this type instead of the template's (what-if; the policy is unchanged)")
 	flag.StringVar(&o.targets, "targets", "2,3,4,5,6,8,10,12,15,20,30", "sweep: backlog targets to try")
 	flag.StringVar(&o.plots, "plots", "", "write PNG plots of each scenario into this directory")
+	flag.StringVar(&o.plotOnly, "plot-only", "", "plot only these scenarios (comma-separated names, e.g. burst-100,match-day)")
 	flag.StringVar(&o.jsonOut, "json", "", "write the results as JSON to this file (- for stdout, which then carries only the JSON)")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -152,7 +157,7 @@ func run(o options, stdout io.Writer) error {
 			defer fmt.Fprintf(out, "\nsimulator speed: the 24-hour match day (%d uploads, %d steps of %g s) ran in %s\n",
 				r.Uploaded, int(sc.Horizon/c.Step), c.Step, took.Round(time.Millisecond))
 		}
-		if o.plots != "" {
+		if o.plots != "" && (o.plotOnly == "" || slices.Contains(strings.Split(o.plotOnly, ","), sc.Name)) {
 			if err := plot(o.plots, sc, r, o.compress); err != nil {
 				return err
 			}
@@ -214,10 +219,17 @@ func configure(t *Template, o options) (Config, error) {
 	if o.maxSize > 0 {
 		rules.Max = max(o.maxSize, rules.Min)
 	}
-	price, ok := prices[t.InstanceType]
-	if ok && price.Baseline > 0 {
+	itype, credits := t.InstanceType, t.CPUCredits
+	if o.instanceType != "" {
+		itype, credits = o.instanceType, ""
+	}
+	price, ok := prices[itype]
+	if !ok && o.instanceType != "" {
+		return Config{}, fmt.Errorf("-instance-type %q: no list price in the simulator (known: t3.small, c7i.large, c7g.large)", itype)
+	}
+	if price.Baseline > 0 {
 		// T3 instances launch in unlimited mode unless told otherwise.
-		price.Unlimited = t.CPUCredits != "standard"
+		price.Unlimited = credits != "standard"
 	}
 	period := o.period.Seconds() / k
 	return Config{
@@ -274,6 +286,9 @@ func describe(w io.Writer, t *Template, c Config, o options) {
 	if o.target > 0 || o.maxSize > 0 {
 		fmt.Fprintf(w, "what-if: target %g, MaxSize %d (flags instead of the template)\n", c.Rules.Target, c.Rules.Max)
 	}
+	if o.instanceType != "" {
+		fmt.Fprintf(w, "what-if: priced as %s (flag instead of the template's %s)\n", o.instanceType, t.InstanceType)
+	}
 	if o.compress != 1 {
 		fmt.Fprintf(w, "time compressed ×%g: period %.3g s, publish delay %.3g s, warm-up %.3g s, boot %.3g–%.3g s\n",
 			o.compress, c.Period, c.PublishDelay, c.Warmup, c.Boot.Min, c.Boot.Max)
@@ -285,7 +300,7 @@ func describe(w io.Writer, t *Template, c Config, o options) {
 		}
 		fmt.Fprintf(w, "price: %s %.4f USD/h%s (list prices to be checked)\n", c.Price.Type, c.Price.Hourly, mode)
 	} else {
-		fmt.Fprintf(w, "price: %q has no list price in the simulator: costs are 0\n", t.InstanceType)
+		fmt.Fprintf(w, "price: %q has no list price in the simulator: costs are 0\n", c.Price.Type)
 	}
 	fmt.Fprintln(w)
 }
@@ -306,24 +321,47 @@ func minutes(s float64) string {
 	return fmt.Sprintf("%.1f min", s/60)
 }
 
-// sweep runs the burst, the match day and a steady rate at each target.
+// sweep runs the burst, the match day and two steady rates at each target,
+// averaging each figure over seeds runs.
 func sweep(w io.Writer, c Config, o options) error {
-	fmt.Fprintln(w, "| target | burst drain | burst p95 wait | burst instance-min | burst USD/1,000 | day p95 wait | day max wait | day instance-min | day USD/1,000 | day scale-outs / -ins | steady-6 p95 | steady-6 USD/1,000 |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
+	if o.seeds < 1 {
+		return errors.New("-seeds must be at least 1")
+	}
+	fmt.Fprintf(w, "means over %d seeds; steady runs last 3 h\n\n", o.seeds)
+	fmt.Fprintln(w, "| target | burst drain | burst p95 wait | burst instance-min | day p95 wait | day max wait | day instance-min | day USD/1,000 | day scale-outs / -ins | steady-6 p95 | steady-6 USD/1,000 | steady-10 p95 | steady-10 scale-outs / -ins |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, s := range strings.Split(o.targets, ",") {
 		target, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 		if err != nil || target <= 0 {
 			return fmt.Errorf("-targets: %q is not a positive number", s)
 		}
-		cc := c
-		cc.Rules.Target = target
-		b := Simulate(cc, burst(o.uploads, o.uploadSpan.Seconds()/o.compress, o.seed))
-		d := Simulate(cc, matchDay(o.dayRate, o.seed))
-		st := Simulate(cc, steady(6, 3, o.seed))
-		fmt.Fprintf(w, "| %g | %s | %s | %.0f | %.2f | %s | %s | %.0f | %.2f | %d / %d | %s | %.2f |\n", target,
-			minutes(b.Drain), minutes(b.WaitP95), b.InstanceSeconds/60, b.CostPer1000(),
-			minutes(d.WaitP95), minutes(d.WaitMax), d.InstanceSeconds/60, d.CostPer1000(), d.ScaleOuts, d.ScaleIns,
-			minutes(st.WaitP95), st.CostPer1000())
+		var b, d, s6, s10 Result
+		add := func(sum *Result, r Result) {
+			n := float64(o.seeds)
+			sum.Drain += r.Drain / n
+			sum.WaitP95 += r.WaitP95 / n
+			sum.WaitMax += r.WaitMax / n
+			sum.InstanceSeconds += r.InstanceSeconds / n
+			sum.Cost += r.Cost / n
+			sum.Processed += r.Processed
+			sum.ScaleOuts += r.ScaleOuts
+			sum.ScaleIns += r.ScaleIns
+		}
+		for i := range uint64(o.seeds) {
+			cc := c
+			cc.Rules.Target = target
+			cc.Seed = o.seed + i
+			add(&b, Simulate(cc, burst(o.uploads, o.uploadSpan.Seconds()/o.compress, cc.Seed)))
+			add(&d, Simulate(cc, matchDay(o.dayRate, cc.Seed)))
+			add(&s6, Simulate(cc, steady(6, 3, cc.Seed)))
+			add(&s10, Simulate(cc, steady(10, 3, cc.Seed)))
+		}
+		per := func(r Result) float64 { return r.Cost / float64(r.Processed) * float64(o.seeds) * 1000 }
+		n := float64(o.seeds)
+		fmt.Fprintf(w, "| %g | %s | %s | %.0f | %s | %s | %.0f | %.2f | %.1f / %.1f | %s | %.2f | %s | %.1f / %.1f |\n", target,
+			minutes(b.Drain), minutes(b.WaitP95), b.InstanceSeconds/60,
+			minutes(d.WaitP95), minutes(d.WaitMax), d.InstanceSeconds/60, per(d), float64(d.ScaleOuts)/n, float64(d.ScaleIns)/n,
+			minutes(s6.WaitP95), per(s6), minutes(s10.WaitP95), float64(s10.ScaleOuts)/n, float64(s10.ScaleIns)/n)
 	}
 	return nil
 }
