@@ -70,7 +70,7 @@ func main() {
 	flag.Float64Var(&o.target, "target", 0, "backlog target instead of the template's (what-if)")
 	flag.IntVar(&o.maxSize, "max", 0, "worker group MaxSize instead of the template's (what-if)")
 	flag.IntVar(&o.uploads, "uploads", 100, "uploads in the burst")
-	flag.DurationVar(&o.uploadSpan, "upload-span", 30*time.Second, "the burst's uploads arrive within this")
+	flag.DurationVar(&o.uploadSpan, "upload-span", 30*time.Second, "the burst's uploads arrive within this (not compressed: the run's own time)")
 	flag.StringVar(&o.rates, "rates", "1,3,6,10,14", "steady scenarios: uploads per minute")
 	flag.Float64Var(&o.dayRate, "day-rate", 2, "match day: quiet uploads per minute (5× at the peak)")
 	flag.Float64Var(&o.deathRate, "death-rate", 6, "worker-dies scenario: uploads per minute")
@@ -127,7 +127,7 @@ func run(o options, stdout io.Writer) error {
 		fallthrough
 	case "burst", "day", "death":
 		if o.scenario == "all" || o.scenario == "burst" {
-			scs = append(scs, burst(o.uploads, o.uploadSpan.Seconds()/o.compress, o.seed))
+			scs = append(scs, burst(o.uploads, o.uploadSpan.Seconds(), o.seed))
 		}
 		if o.scenario == "all" || o.scenario == "day" {
 			scs = append(scs, matchDay(o.dayRate, o.seed))
@@ -165,7 +165,7 @@ func run(o options, stdout io.Writer) error {
 	}
 	fmt.Fprintln(out, "\n¹ a burst: first upload → last video processed; otherwise last upload → last video processed.")
 	if o.jsonOut != "" {
-		b, err := json.MarshalIndent(map[string]any{"template": t.Path, "results": results}, "", " ")
+		b, err := json.MarshalIndent(map[string]any{"template": t.Path, "settings": settingsOf(c), "results": results}, "", " ")
 		if err != nil {
 			return err
 		}
@@ -176,6 +176,27 @@ func run(o options, stdout io.Writer) error {
 		return os.WriteFile(o.jsonOut, b, 0o644)
 	}
 	return nil
+}
+
+// Settings are the numbers a run used, in the run's (compressed) seconds:
+// what another implementation of the same rules needs to replay it.
+type Settings struct {
+	Min          int        `json:"min"`
+	Max          int        `json:"max"`
+	Target       float64    `json:"target"`
+	Period       float64    `json:"period_s"`
+	PublishDelay float64    `json:"publish_delay_s"`
+	Warmup       float64    `json:"warmup_s"`
+	HookTimeout  float64    `json:"hook_timeout_s"`
+	Visibility   float64    `json:"visibility_s"`
+	InService    [2]float64 `json:"in_service_s"`
+	Boot         [2]float64 `json:"boot_s"`
+}
+
+func settingsOf(c Config) Settings {
+	return Settings{Min: c.Rules.Min, Max: c.Rules.Max, Target: c.Rules.Target, Period: c.Period, PublishDelay: c.PublishDelay,
+		Warmup: c.Warmup, HookTimeout: c.HookTimeout, Visibility: c.Visibility,
+		InService: [2]float64{c.InService.Min, c.InService.Max}, Boot: [2]float64{c.Boot.Min, c.Boot.Max}}
 }
 
 // configure turns the template and the flags into a simulated tier.
@@ -351,7 +372,7 @@ func sweep(w io.Writer, c Config, o options) error {
 			cc := c
 			cc.Rules.Target = target
 			cc.Seed = o.seed + i
-			add(&b, Simulate(cc, burst(o.uploads, o.uploadSpan.Seconds()/o.compress, cc.Seed)))
+			add(&b, Simulate(cc, burst(o.uploads, o.uploadSpan.Seconds(), cc.Seed)))
 			add(&d, Simulate(cc, matchDay(o.dayRate, cc.Seed)))
 			add(&s6, Simulate(cc, steady(6, 3, cc.Seed)))
 			add(&s10, Simulate(cc, steady(10, 3, cc.Seed)))
