@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -108,7 +110,12 @@ func TestOutputStatesTheTemplate(t *testing.T) {
 	if err := run(o, &out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"template: " + snapshot, "MinSize 1, MaxSize 3", "IF(m2 > 0, m1 / m2, m1)", "DefaultInstanceWarmup", "burst of 100 uploads"} {
+	tpl, err := ReadTemplate(snapshot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"template: " + snapshot, fmt.Sprintf("MinSize %d, MaxSize %d", tpl.MinSize, tpl.MaxSize),
+		fmt.Sprintf("target %g on %s", tpl.Target, tpl.Expression), "DefaultInstanceWarmup", "burst of 100 uploads"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
@@ -120,5 +127,34 @@ func BenchmarkMatchDay(b *testing.B) {
 	sc := matchDay(2, 1)
 	for b.Loop() {
 		Simulate(c, sc)
+	}
+}
+
+// The JSON output carries the settings another implementation of the rules
+// needs to replay a run, in the run's compressed seconds.
+func TestJSONCarriesTheCompressedSettings(t *testing.T) {
+	o := defaults()
+	o.scenario, o.uploads, o.compress, o.jsonOut = "burst", 30, 12, "-"
+	var out bytes.Buffer
+	if err := run(o, &out); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Template string   `json:"template"`
+		Settings Settings `json:"settings"`
+		Results  []Result `json:"results"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("stdout is not the JSON alone: %v\n%s", err, out.String())
+	}
+	tpl, err := ReadTemplate(snapshot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Settings{Min: tpl.MinSize, Max: tpl.MaxSize, Target: tpl.Target, Period: 5, PublishDelay: 5,
+		Warmup: tpl.Warmup.Seconds() / 12, HookTimeout: tpl.HookTimeout.Seconds() / 12, Visibility: tpl.Visibility.Seconds(),
+		InService: [2]float64{2.5, 50.0 / 12}, Boot: [2]float64{12.5, 17.5}}
+	if got.Template != snapshot || got.Settings != want || len(got.Results) != 1 || got.Results[0].Uploaded != 30 {
+		t.Fatalf("got %s %+v (%d results), want %+v", got.Template, got.Settings, len(got.Results), want)
 	}
 }
