@@ -155,7 +155,7 @@ func run(o options, stdout io.Writer) error {
 			r.MaxInService, r.InstanceSeconds/60, r.Cost, r.CostPer1000(), r.ScaleOuts, r.ScaleIns)
 		if sc.Name == "match-day" {
 			defer fmt.Fprintf(out, "\nsimulator speed: the 24-hour match day (%d uploads, %d steps of %g s) ran in %s\n",
-				r.Uploaded, int(sc.Horizon/c.Step), c.Step, took.Round(time.Millisecond))
+				r.Uploaded, int(r.End/c.Step), c.Step, took.Round(time.Millisecond))
 		}
 		if o.plots != "" && (o.plotOnly == "" || slices.Contains(strings.Split(o.plotOnly, ","), sc.Name)) {
 			if err := plot(o.plots, sc, r, o.compress); err != nil {
