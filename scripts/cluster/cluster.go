@@ -45,6 +45,8 @@ type Options struct {
 	SQSPort     int
 	SecretsPort int
 
+	// Webs and Workers count the nodes started with the cluster (0: 2 of
+	// each); Workers < 0 starts none, for an autoscaler to start them.
 	Webs, Workers int
 
 	// Speed holds the settings in which the cluster departs from the AWS
@@ -290,7 +292,7 @@ func Start(ctx context.Context, opt Options) (c *Cluster, err error) {
 	for i := range opt.Webs {
 		c.webAddrs = append(c.webAddrs, fmt.Sprintf("127.0.0.1:%d", ports.webs[i]))
 	}
-	c.step("starting %d web nodes and %d workers", opt.Webs, opt.Workers)
+	c.step("starting %d web nodes and %d workers", opt.Webs, max(0, opt.Workers))
 	for i := range opt.Webs {
 		if _, err := c.StartWeb(ctx, i+1); err != nil {
 			return c, err
@@ -384,10 +386,12 @@ func (c *Cluster) StartWeb(ctx context.Context, i int) (*Proc, error) {
 	return p, waitHTTP(ctx, p, "http://"+addr+nodespec.LivenessPath)
 }
 
-// StartWorker starts (or restarts) worker i and waits until it consumes.
-func (c *Cluster) StartWorker(ctx context.Context, i int) (*Proc, error) {
+// StartWorker starts (or restarts) worker i, with extra settings on top of
+// the tier's (an instance's own metadata endpoint, say), and waits until it
+// consumes.
+func (c *Cluster) StartWorker(ctx context.Context, i int, extra ...nodespec.Var) (*Proc, error) {
 	name := fmt.Sprintf("worker%d", i)
-	p, err := c.start(name, "", filepath.Join(c.bin, "worker"), nil, c.nodeEnv(nodespec.WorkerEnv(c.resources(name)), c.opt.Speed.vars()...))
+	p, err := c.start(name, "", filepath.Join(c.bin, "worker"), nil, c.nodeEnv(nodespec.WorkerEnv(c.resources(name)), append(c.opt.Speed.vars(), extra...)...))
 	if err != nil {
 		return nil, err
 	}
