@@ -36,7 +36,7 @@ var contextKeys = []struct{ key, def, lab, help string }{
 	{"workerMaxCapacity", "3", "", "maximum worker instances"},
 	{"secondsPerVideo", "12", "", "measured ffmpeg seconds per video on one instance"},
 	{"acceptableLatency", "3m", "", "acceptable queue wait of a video (Go duration)"},
-	{"backlogTarget", "", "", "backlog per worker instance to track (default acceptableLatency/secondsPerVideo = 15)"},
+	{"backlogTarget", "", "", "backlog per worker instance to track (default 10, chosen with scripts/scalesim; acceptableLatency/secondsPerVideo when either is given)"},
 	{"natGateways", "2", "1", "NAT gateways (1 or 2)"},
 	{"dbInstanceClass", "db.t4g.micro", "db.t3.micro", "RDS instance class"},
 	{"multiAz", "true", "false", "Multi-AZ database"},
@@ -249,6 +249,9 @@ func loadConfig(get func(key string) (string, bool)) (config, error) {
 			bad("backlogTarget", "a positive number")
 		}
 	}
+	if c.BacklogTarget == 0 && !given["acceptableLatency"] && !given["secondsPerVideo"] {
+		c.BacklogTarget = anb.DefaultBacklogTarget
+	}
 	if c.MultiAz, err = strconv.ParseBool(val["multiAz"]); err != nil {
 		bad("multiAz", "true or false")
 	}
@@ -387,13 +390,13 @@ func (c config) stackProps(binariesDir string) *anb.StackProps {
 			MaxAllocatedGiB:    c.DBMaxStorage,
 			MonitoringInterval: c.DBMonitoring,
 		},
-		MultiAzDatabase:       jsii.Bool(c.MultiAz),
-		RemovalPolicy:         c.RemovalPolicy,
-		AlarmEmail:            c.AlarmEmail,
-		NoAlarmSubscriber:     c.NoAlarmSubscriber,
-		CertificateArn:        c.CertificateArn,
-		DomainName:            c.DomainName,
-		HostedZoneId:          c.HostedZoneId,
+		MultiAzDatabase:   jsii.Bool(c.MultiAz),
+		RemovalPolicy:     c.RemovalPolicy,
+		AlarmEmail:        c.AlarmEmail,
+		NoAlarmSubscriber: c.NoAlarmSubscriber,
+		CertificateArn:    c.CertificateArn,
+		DomainName:        c.DomainName,
+		HostedZoneId:      c.HostedZoneId,
 	}
 	if c.learnerLab() {
 		props.LearnerLab = &anb.LearnerLab{InstanceProfileName: c.LabInstanceProfile, RoleName: c.LabRole}

@@ -26,7 +26,7 @@ func TestConfigDefaults(t *testing.T) {
 		StackName: "AnbRisingStars", Region: "us-east-1",
 		WebInstanceType: anb.DefaultWebInstanceType, WorkerInstanceType: anb.DefaultWorkerInstanceType,
 		WebMin: 2, WebMax: 3, WorkerMin: 1, WorkerMax: 3,
-		SecondsPerVideo: 12, AcceptableLatency: 3 * time.Minute, NatGateway: 2,
+		SecondsPerVideo: 12, AcceptableLatency: 3 * time.Minute, BacklogTarget: anb.DefaultBacklogTarget, NatGateway: 2,
 		DBInstanceClass: "db.t4g.micro", DBStorageType: "gp3", DBStorage: 20, DBMaxStorage: 100,
 		MultiAz: true, RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
 	}

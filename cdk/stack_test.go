@@ -190,13 +190,13 @@ func TestWorkerTierScalesOnSqsBacklogPerInstance(t *testing.T) {
 			"MetricsCollection": array(object{"Granularity": "1Minute"}),
 		})
 	})
-	// GIVEN 12 s per video and 3 minutes of acceptable latency THEN target 180/12 = 15.
+	// GIVEN no setting THEN the target the scaling simulator chose.
 	check(t, "metric-math target tracking: this queue's visible messages / this group's in-service instances", func() {
 		tpl.HasResourceProperties(jsii.String("AWS::AutoScaling::ScalingPolicy"), object{
 			"AutoScalingGroupName": object{"Ref": asgID},
 			"PolicyType":           "TargetTrackingScaling",
 			"TargetTrackingConfiguration": object{
-				"TargetValue": 15,
+				"TargetValue": anb.DefaultBacklogTarget,
 				"CustomizedMetricSpecification": object{"Metrics": array(
 					object{
 						"Id": "m1",
@@ -715,12 +715,14 @@ func TestOutputsNameSiteBucketQueueDatabaseAndDashboard(t *testing.T) {
 	// THEN
 	albID, _ := onlyResource(t, defaultStack, "AWS::ElasticLoadBalancingV2::LoadBalancer", ".")
 	bucketID, _ := onlyResource(t, defaultStack, "AWS::S3::Bucket", "^StorageMedia")
+	logsID, _ := onlyResource(t, defaultStack, "AWS::S3::Bucket", "^StorageLogs")
 	queueID, _ := onlyResource(t, defaultStack, "AWS::SQS::Queue", "^TaskQueueTasks")
 	dbID, _ := onlyResource(t, defaultStack, "AWS::RDS::DBInstance", ".")
 	dashboardID, _ := onlyResource(t, defaultStack, "AWS::CloudWatch::Dashboard", ".")
 	for id, value := range map[string]any{
 		"SiteUrl":          object{"Fn::Join": array("", array("http://", object{"Fn::GetAtt": array(albID, "DNSName")}))},
 		"BucketName":       object{"Ref": bucketID},
+		"LogsBucketName":   object{"Ref": logsID}, // emptied by hand before a Learner Lab destroy
 		"QueueUrl":         object{"Ref": queueID},
 		"DatabaseEndpoint": object{"Fn::GetAtt": array(dbID, "Endpoint.Address")},
 		"DashboardUrl": object{"Fn::Join": array("", array(

@@ -237,6 +237,7 @@ func NewStack(scope cdkconstructs.Construct, id string, props *StackProps) Stack
 	}
 	output("SiteUrl", *web.SiteURL(), "The web page and REST API (ALB)")
 	output("BucketName", *storage.Bucket().BucketName(), "S3 bucket of originals, processed videos and posters")
+	output("LogsBucketName", *storage.LogsBucket().BucketName(), "S3 bucket of the ALB and S3 access logs and the VPC flow logs")
 	output("QueueUrl", *queue.Queue().QueueUrl(), "SQS queue of video tasks")
 	output("DeadLetterQueueUrl", *queue.DeadLetterQueue().QueueUrl(),
 		fmt.Sprintf("SQS dead-letter queue (videos that failed %d times; their videos are marked failed)", nodespec.MaxProcessingAttempts))

@@ -29,6 +29,14 @@ const (
 	DefaultAcceptableLatency = 3 * time.Minute
 )
 
+// DefaultBacklogTarget is the backlog per worker the stack tracks unless the
+// deployer gives one (or a latency and a time per video to derive it from).
+// Chosen with the scaling simulator (scripts/scalesim) on this template: the
+// largest target that keeps the p95 wait within DefaultAcceptableLatency on
+// a match day and at a steady 6 uploads/minute, within max 3 workers; 15, the
+// latency / time-per-video bound, lets the p95 wait reach 3.3-3.6 minutes.
+const DefaultBacklogTarget = 10
+
 // DefaultWorkerInstanceType is the platform's sizing for both tiers, 2 vCPU,
 // 2 GiB and 30 GiB of disk. ffmpeg keeps both vCPUs at 100 % while a job
 // runs, so its CPU credits are unlimited (the fleet sets that on every
