@@ -3,6 +3,7 @@ package httpapi
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,19 +22,28 @@ const (
 type paging struct{ page, size int }
 
 // queryParams checks that the query names only allowed parameters, so a
-// misspelt one is reported instead of silently ignored.
+// misspelt one is reported instead of silently ignored. Every unknown
+// parameter is named, sorted, so the same request gets the same answer.
 func queryParams(c echo.Context, allowed ...string) error {
+	var unknown []string
 	for name := range c.QueryParams() {
-		known := false
-		for _, a := range allowed {
-			known = known || name == a
-		}
-		if !known {
-			return badRequest(fmt.Sprintf("Parámetro desconocido: %s. Se admiten: %s.", name, strings.Join(allowed, ", ")),
-				map[string]string{name: "Parámetro desconocido."})
+		if !slices.Contains(allowed, name) {
+			unknown = append(unknown, name)
 		}
 	}
-	return nil
+	if len(unknown) == 0 {
+		return nil
+	}
+	slices.Sort(unknown)
+	details := make(map[string]string, len(unknown))
+	for _, name := range unknown {
+		details[name] = "Parámetro desconocido."
+	}
+	label := "Parámetro desconocido"
+	if len(unknown) > 1 {
+		label = "Parámetros desconocidos"
+	}
+	return badRequest(fmt.Sprintf("%s: %s. Se admiten: %s.", label, strings.Join(unknown, ", "), strings.Join(allowed, ", ")), details)
 }
 
 // parsePaging reads page and page_size; size is the default page size.
