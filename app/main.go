@@ -79,9 +79,10 @@ func run(log *slog.Logger) error {
 		Blobs: p.Blobs, Tokens: p.Tokens, Log: log,
 		SpoolDir: p.SpoolDir, RankingsCacheTTL: cfg.RankingsCacheTTL,
 		CORSOrigins: cfg.CORSOrigins,
-		LoginThrottle: httpapi.LoginThrottle{PerAccount: cfg.LoginFailuresPerAccount,
-			PerAddress: cfg.LoginFailuresPerAddress, Window: cfg.LoginFailureWindow},
-		Mount: []func(*echo.Echo){web.Mount, apidoc.Register},
+		LoginThrottle: httpapi.LoginThrottle{PerAccountAddress: cfg.LoginFailuresPerAccountAddress,
+			PerAddress: cfg.LoginFailuresPerAddress, PerAccount: cfg.LoginFailuresPerAccount, Window: cfg.LoginFailureWindow},
+		TrustedProxies: cfg.TrustedProxies,
+		Mount:          []func(*echo.Echo){web.Mount, apidoc.Register},
 	})
 	srv := &http.Server{Addr: cfg.Addr, Handler: e, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	serveErr := make(chan error, 1)

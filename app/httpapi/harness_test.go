@@ -8,6 +8,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,6 +117,7 @@ type envOptions struct {
 	storage    func(blob.Store) blob.Store // wraps the disk storage, e.g. to make it fail
 	cors       []string
 	throttle   httpapi.LoginThrottle
+	trusted    []netip.Prefix
 }
 
 func newEnv(t *testing.T, db storetest.DB, opts envOptions) *env {
@@ -151,7 +153,7 @@ func newEnv(t *testing.T, db storetest.DB, opts envOptions) *env {
 		Accounts: db.Store, Catalog: db.Store, Database: db.Store, Videos: &videos.Service{Library: db.Store, Files: blobs, Queue: q, Log: log},
 		Blobs: blobs, Tokens: e.tokens, Log: log,
 		SpoolDir: e.spoolDir, RankingsCacheTTL: opts.rankingTTL,
-		CORSOrigins: opts.cors, LoginThrottle: opts.throttle,
+		CORSOrigins: opts.cors, LoginThrottle: opts.throttle, TrustedProxies: opts.trusted,
 	}))
 	t.Cleanup(e.srv.Close)
 	// Every request and response of these tests must match the published contract.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"time"
 
@@ -72,12 +73,16 @@ type Config struct {
 	CORSOrigins []string
 	// LoginThrottle bounds failed logins; zero fields take the defaults.
 	LoginThrottle LoginThrottle
+	// TrustedProxies are the peers whose X-Forwarded-For names the client
+	// (see clientAddress); nil: loopback only.
+	TrustedProxies []netip.Prefix
 	// Mount adds routes owned by other packages (web page, API docs).
 	Mount []func(*echo.Echo)
 }
 
 type api struct {
 	Config
+	trusted  []netip.Prefix
 	rankings *ttlCache[rankingsKey, []rankingItem]
 	totals   *ttlCache[totalsKey, int64]
 }
@@ -85,7 +90,10 @@ type api struct {
 // New builds the HTTP handler of the API.
 func New(cfg Config) *echo.Echo {
 	a := &api{Config: cfg, rankings: newTTLCache[rankingsKey, []rankingItem](cfg.RankingsCacheTTL),
-		totals: newTTLCache[totalsKey, int64](cfg.RankingsCacheTTL)}
+		totals: newTTLCache[totalsKey, int64](cfg.RankingsCacheTTL), trusted: cfg.TrustedProxies}
+	if a.trusted == nil {
+		a.trusted = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(cfg.Log)

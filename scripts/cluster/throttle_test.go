@@ -53,9 +53,9 @@ func TestClusterLoginThrottle(t *testing.T) {
 			strings.Contains(string(r.body), "Demasiados intentos fallidos")
 	}
 
-	// 1. Per account: the failures land on both nodes and add up.
+	// 1. Per account and address: the failures land on both nodes and add up.
 	failedOn := map[string]int{}
-	for i := range httpapi.DefaultLoginFailuresPerAccount {
+	for i := range httpapi.DefaultLoginFailuresPerAccountAddress {
 		r := login(ana.email, "adivinanza", "")
 		if r.status != http.StatusUnauthorized {
 			t.Fatalf("failure %d: %d %s", i+1, r.status, r.body)
@@ -69,19 +69,19 @@ func TestClusterLoginThrottle(t *testing.T) {
 	for range 4 {
 		r := login(ana.email, "canasta-2025", "") // the right password, too late
 		if !is429(r) {
-			t.Fatalf("after %d failures spread over %v: %d %v %s, want 429 with Retry-After", httpapi.DefaultLoginFailuresPerAccount, failedOn, r.status, r.header, r.body)
+			t.Fatalf("after %d failures spread over %v: %d %v %s, want 429 with Retry-After", httpapi.DefaultLoginFailuresPerAccountAddress, failedOn, r.status, r.header, r.body)
 		}
 		blockedOn[r.header.Get("X-Anb-Backend")]++
 	}
 	if blockedOn["web1"] == 0 || blockedOn["web2"] == 0 {
 		t.Errorf("429s per node %v: want both nodes to refuse", blockedOn)
 	}
-	t.Logf("account: %d failures (per node %v), then 429 on both nodes %v", httpapi.DefaultLoginFailuresPerAccount, failedOn, blockedOn)
+	t.Logf("account from one address: %d failures (per node %v), then 429 on both nodes %v", httpapi.DefaultLoginFailuresPerAccountAddress, failedOn, blockedOn)
 
 	// 2. Per address: the client writes a new X-Forwarded-For each time; the
 	// balancer's entry (127.0.0.1 here, the client's address on AWS) is the
 	// one counted, so it reaches the limit anyway.
-	left := httpapi.DefaultLoginFailuresPerAddress - httpapi.DefaultLoginFailuresPerAccount
+	left := httpapi.DefaultLoginFailuresPerAddress - httpapi.DefaultLoginFailuresPerAccountAddress
 	for i := range left {
 		r := login(fmt.Sprintf("nadie%d@example.com", i), "123456", fmt.Sprintf("198.51.100.%d", i+1))
 		if r.status != http.StatusUnauthorized {
