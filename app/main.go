@@ -18,6 +18,7 @@ import (
 	"github.com/anb/risingstars/app/config"
 	"github.com/anb/risingstars/app/httpapi"
 	"github.com/anb/risingstars/app/platform"
+	"github.com/anb/risingstars/app/store"
 	"github.com/anb/risingstars/app/videos"
 	"github.com/anb/risingstars/app/web"
 	"github.com/anb/risingstars/worker/processor"
@@ -38,6 +39,24 @@ func main() {
 		log.Error("app stopped", "error", err)
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
+	}
+}
+
+// forgetAuditData enforces the retention of the votes' and signups' hashed
+// addresses and user agents: at start, then every hour. Several web nodes
+// doing it is harmless (the second finds nothing left).
+func forgetAuditData(ctx context.Context, log *slog.Logger, st *store.Store, retention time.Duration) {
+	for {
+		if n, err := st.ForgetAuditData(ctx, retention); err != nil {
+			log.Warn("vote audit retention: sweep failed; next try in an hour", "error", err)
+		} else if n > 0 {
+			log.Info("vote audit retention: old addresses and agents forgotten", "rows", n, "retention", retention.String())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Hour):
+		}
 	}
 }
 
@@ -74,6 +93,8 @@ func run(log *slog.Logger) error {
 		log.Info("in-process workers started", "count", cfg.Workers)
 	}
 
+	background.Go(func() { forgetAuditData(ctx, log, p.Store, cfg.VoteAuditRetention) })
+
 	e := httpapi.New(httpapi.Config{
 		Accounts: p.Store, Catalog: p.Store, Database: p.Store, Videos: &videos.Service{Library: p.Store, Files: p.Blobs, Queue: p.Queue, Log: log},
 		Blobs: p.Blobs, Tokens: p.Tokens, Log: log,
@@ -82,7 +103,10 @@ func run(log *slog.Logger) error {
 		LoginThrottle: httpapi.LoginThrottle{PerAccountAddress: cfg.LoginFailuresPerAccountAddress,
 			PerAddress: cfg.LoginFailuresPerAddress, PerAccount: cfg.LoginFailuresPerAccount, Window: cfg.LoginFailureWindow},
 		TrustedProxies: cfg.TrustedProxies,
-		Mount:          []func(*echo.Echo){web.Mount, apidoc.Register},
+		SignupThrottle: httpapi.SignupThrottle{PerAddress: cfg.SignupsPerAddress, Total: cfg.SignupsTotal, Window: cfg.SignupWindow},
+		VoteCounting:   cfg.VoteCounting, Mailer: p.Mailer, PublicURL: cfg.PublicURL,
+		VerificationTTL: cfg.VerificationTTL, VerificationResends: cfg.VerificationResends,
+		Mount: []func(*echo.Echo){web.Mount, apidoc.Register},
 	})
 	srv := &http.Server{Addr: cfg.Addr, Handler: e, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	serveErr := make(chan error, 1)

@@ -47,7 +47,7 @@ func (f *fakeVideos) Upload(context.Context, videos.NewUpload) (store.Video, err
 func (f *fakeVideos) Delete(_ context.Context, id string, _ int64) (store.Video, error) {
 	return store.Video{ID: id}, f.err
 }
-func (f *fakeVideos) Vote(context.Context, int64, string) error { return f.err }
+func (f *fakeVideos) Vote(context.Context, store.Ballot) (bool, error) { return false, f.err }
 
 func fastAPI(t *testing.T, st *fakeStore, uc *fakeVideos) (*httptest.Server, string) {
 	t.Helper()

@@ -83,6 +83,8 @@ type publicVideoItem struct {
 	City         string    `json:"city"`
 	Country      string    `json:"country"`
 	HasVoted     *bool     `json:"has_voted,omitempty"`
+	// VotePending: the viewer's vote waits for their e-mail's verification.
+	VotePending bool `json:"vote_pending,omitempty"`
 }
 
 func (a *api) publicVideos(c echo.Context) error {
@@ -110,6 +112,7 @@ func (a *api) publicVideos(c echo.Context) error {
 			PlayerName: v.PlayerName(), City: v.City, Country: v.Country}
 		if viewer != 0 {
 			out[i].HasVoted = &v.HasVoted
+			out[i].VotePending = v.VotePending
 		}
 	}
 	return c.JSON(http.StatusOK, out)
@@ -120,8 +123,18 @@ func (a *api) vote(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.Videos.Vote(c.Request().Context(), userID(c), id); err != nil {
+	req := c.Request()
+	pending, err := a.Videos.Vote(req.Context(), store.Ballot{UserID: userID(c), VideoID: id,
+		Address: a.auditHash("address", a.clientAddress(req)), Agent: a.auditHash("agent", req.UserAgent()),
+		VerifiedOnly: a.VoteCounting == VoteCountingVerified})
+	if err != nil {
 		return err
+	}
+	if pending {
+		// Still 200 with the contract's message: the vote is stored, and
+		// counts once the voter's e-mail is verified.
+		return c.JSON(http.StatusOK, map[string]any{"message": "Voto registrado exitosamente.", "pending": true,
+			"pending_reason": "Tu voto contará en el ranking cuando confirmes tu correo electrónico."})
 	}
 	return c.JSON(http.StatusOK, map[string]string{"message": "Voto registrado exitosamente."})
 }
