@@ -45,7 +45,7 @@ var (
 	errTooManySignupsTotal = &apiError{Status: http.StatusTooManyRequests,
 		Message: "Demasiados registros en la plataforma en este momento. Espera unos minutos (lo indica la cabecera Retry-After) e inténtalo de nuevo."}
 	errTooManyResends = &apiError{Status: http.StatusTooManyRequests,
-		Message: "Demasiadas solicitudes de verificación. Revisa tu correo (también la carpeta de spam) o espera (lo indica la cabecera Retry-After)."}
+		Message: "Demasiados mensajes de verificación pedidos. Revisa tu correo (también la carpeta de spam) o espera (lo indica la cabecera Retry-After)."}
 	errAlreadyVerified  = &apiError{Status: http.StatusConflict, Message: "Tu correo electrónico ya está verificado."}
 	errOriginNotAllowed = &apiError{Status: http.StatusForbidden, Message: "El origen de esta página no está autorizado para usar la API."}
 	errMediaLink        = &apiError{Status: http.StatusForbidden,
