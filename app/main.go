@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"github.com/anb/risingstars/app/platform"
 	"github.com/anb/risingstars/app/store"
 	"github.com/anb/risingstars/app/videos"
+	"github.com/anb/risingstars/app/voteaudit"
 	"github.com/anb/risingstars/app/web"
 	"github.com/anb/risingstars/worker/processor"
 	"github.com/labstack/echo/v4"
@@ -34,12 +36,38 @@ const (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "audit-votes" {
+		if err := auditVotes(os.Args[2:]); err != nil {
+			if !errors.Is(err, flag.ErrHelp) {
+				fmt.Fprintln(os.Stderr, "error:", err)
+				os.Exit(1)
+			}
+		}
+		return
+	}
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
 	if err := run(log); err != nil {
 		log.Error("app stopped", "error", err)
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
 	}
+}
+
+// auditVotes is the operator's command (app/voteaudit) on the database the
+// environment names; the platform's log goes to stderr, the report to stdout.
+func auditVotes(args []string) error {
+	cfg, err := config.FromEnviron(os.Environ())
+	if err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	p, err := platform.Open(ctx, cfg, slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	return voteaudit.Run(ctx, p.Store, args, os.Stdout)
 }
 
 // forgetAuditData enforces the retention of the votes' and signups' hashed
