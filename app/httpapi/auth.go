@@ -215,7 +215,7 @@ func (a *api) signup(c echo.Context) error {
 		return err
 	}
 	u := store.User{FirstName: req.FirstName, LastName: req.LastName, Email: req.Email,
-		PasswordHash: hash, City: req.City, Country: req.Country, SignupAddress: a.auditHash("address", address)}
+		PasswordHash: hash, City: req.City, Country: req.Country, SignupAddress: a.auditHash("address", addressGroup(address))}
 	if err := a.Accounts.CreateUser(c.Request().Context(), &u); err != nil {
 		return err
 	}

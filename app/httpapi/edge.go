@@ -105,6 +105,17 @@ func (a *api) clientAddress(r *http.Request) string {
 	return peer.String()
 }
 
+// addressGroup is what the throttles count a client address as: itself
+// for IPv4, its /64 network for IPv6 (one subscriber gets a whole /64, so
+// counting single IPv6 addresses would give one client 2^64 allowances).
+func addressGroup(address string) string {
+	ip, err := netip.ParseAddr(address)
+	if err != nil || ip.Is4() {
+		return address
+	}
+	return netip.PrefixFrom(ip, 64).Masked().String()
+}
+
 // setPaging adds X-Total-Count and the RFC 8288 Link header (rel="first",
 // "prev", "next", "last") to a list response. Links keep the request's
 // other query parameters and are relative to the server.

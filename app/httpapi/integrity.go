@@ -68,7 +68,7 @@ type Mailer interface {
 func (a *api) guardSignup(c echo.Context, address string) error {
 	t := a.SignupThrottle.withDefaults()
 	ctx := c.Request().Context()
-	left, ok, err := a.Accounts.Take(ctx, "signup:address:"+address, t.PerAddress, t.Window)
+	left, ok, err := a.Accounts.Take(ctx, "signup:address:"+addressGroup(address), t.PerAddress, t.Window)
 	if err != nil {
 		return err
 	}
@@ -178,7 +178,8 @@ func verificationPage(c echo.Context, status int, title, text string) error {
 	c.Response().Header().Set("Referrer-Policy", "no-referrer")
 	return c.HTML(status, fmt.Sprintf(`<!doctype html><html lang="es"><head><meta charset="utf-8">`+
 		`<meta name="viewport" content="width=device-width, initial-scale=1"><title>%s · ANB Rising Stars</title>`+
-		`<link rel="stylesheet" href="/style.css"></head><body><main class="verify"><h1>%s</h1><p id="verify-result">%s</p>`+
+		`<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;color:#0b1f3a}</style>`+
+		`</head><body><main class="verify"><h1>%s</h1><p id="verify-result">%s</p>`+
 		`<p><a href="/">Volver a ANB Rising Stars</a></p></main></body></html>`,
 		html.EscapeString(title), html.EscapeString(title), html.EscapeString(text)))
 }

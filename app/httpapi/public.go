@@ -125,7 +125,7 @@ func (a *api) vote(c echo.Context) error {
 	}
 	req := c.Request()
 	pending, err := a.Videos.Vote(req.Context(), store.Ballot{UserID: userID(c), VideoID: id,
-		Address: a.auditHash("address", a.clientAddress(req)), Agent: a.auditHash("agent", req.UserAgent()),
+		Address: a.auditHash("address", addressGroup(a.clientAddress(req))), Agent: a.auditHash("agent", req.UserAgent()),
 		VerifiedOnly: a.VoteCounting == VoteCountingVerified})
 	if err != nil {
 		return err

@@ -71,7 +71,7 @@ type loginGuard struct {
 // address before any password is checked: a blocked attempt costs one
 // primary-key lookup, not a bcrypt comparison.
 func (a *api) guardLogin(c echo.Context, email string) (*loginGuard, error) {
-	account, address := store.NormalizeEmail(email), a.clientAddress(c.Request())
+	account, address := store.NormalizeEmail(email), addressGroup(a.clientAddress(c.Request()))
 	g := &loginGuard{a: a, c: c, t: a.LoginThrottle.withDefaults(),
 		pair: "pair:" + address + " " + account, account: "account:" + account, address: "address:" + address}
 	// The account's own count never blocks by itself (its limit is out of

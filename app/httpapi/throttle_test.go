@@ -193,6 +193,14 @@ func TestXForwardedForIsBelievedOnlyFromTrustedProxies(t *testing.T) {
 	}
 	// Outside that range (loopback is no longer trusted once a range is set) it does not.
 	blocked(t, spray(vpc, "127.0.0.1"), httpapi.DefaultLoginFailureWindow)
+	// IPv6 clients count per /64 (what one subscriber gets): rotating the
+	// low bits is one address to the throttle.
+	for i := range 3 {
+		if r := vpc.loginFrom("10.0.3.4", fmt.Sprintf("2001:db8:1:2::%x", i+1), "v@example.com", "123456"); r.status != http.StatusUnauthorized {
+			t.Fatalf("IPv6 failure %d: %d", i+1, r.status)
+		}
+	}
+	blocked(t, vpc.loginFrom("10.0.3.4", "2001:db8:1:2:ffff::9", "w@example.com", "123456"), httpapi.DefaultLoginFailureWindow)
 }
 
 func TestThrottleWindowEndsAndSuccessForgetsThePair(t *testing.T) {

@@ -22,12 +22,15 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/anb/risingstars/app/mail/smtptest"
 	"github.com/anb/risingstars/app/mp4/mediatest"
 )
 
 // The browser test drives the real page, served by the real server binary,
-// in headless Chromium: two users, an upload that gets processed, a vote and
-// the ranking. It is black-box: it builds ./app, starts it on a free port
+// in headless Chromium: two users, an upload that gets processed, a vote
+// that waits for the voter's e-mail verification (the server counts
+// verified votes only and mails through a real SMTP server the test runs),
+// the verification link followed in the browser, and the ranking. It is black-box: it builds ./app, starts it on a free port
 // with a fresh data folder and talks to it only through the browser.
 //
 // Environment:
@@ -57,7 +60,8 @@ func TestBrowserJourney(t *testing.T) {
 	}
 
 	artifacts := artifactsDir(t)
-	base := startServer(t, artifacts)
+	smtpd := smtptest.Start(t)
+	base := startServer(t, artifacts, "ANB_VOTE_COUNTING=verified", "ANB_SMTP_ADDR="+smtpd.Addr, "ANB_MAIL_FROM=ANB Rising Stars <votos@anb.test>")
 	clip := makeClip(t)
 
 	browser := startBrowser(t, chromium)
@@ -74,6 +78,9 @@ func TestBrowserJourney(t *testing.T) {
 	j.fillSignup(tabA, a)
 	j.shot(tabA, "01-signup")
 	j.do(tabA, "submit sign up", chromedp.Click(chromedp.CSS(`#signup-form button[type=submit]`)), chromedp.WaitVisible(chromedp.ID("upload-form")))
+	if msg := j.text(tabA, ".flash-region .alert-message"); !strings.Contains(msg, "Te enviamos un mensaje a "+a.email) {
+		t.Errorf("after signing up the page says %q, want that a verification message was sent", msg)
+	}
 
 	// A QuickTime movie named .mp4 is refused before it is sent, with the
 	// reason and what to do.
@@ -144,19 +151,55 @@ func TestBrowserJourney(t *testing.T) {
 		t.Errorf("votes before voting = %s, want 0", got)
 	}
 	j.shot(tabB, "08-gallery-before-vote")
+	// B's e-mail is not verified: the vote is stored but pending, and the
+	// count does not move.
 	j.do(tabB, "vote with the keyboard",
 		chromedp.Focus(chromedp.CSS(card+` button.vote-button`)),
 		chromedp.KeyEvent(kb.Enter),
-		chromedp.WaitVisible(chromedp.CSS(card+` button.vote-button[disabled]`)),
-		chromedp.WaitVisible(chromedp.CSS(card+` .votes-count[data-votes="1"]`)))
-	j.shot(tabB, "09-gallery-voted")
-	j.do(tabB, "reload the gallery", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(card+` button.vote-button`)))
-	if disabled := j.eval(tabB, fmt.Sprintf(`document.querySelector(%q).disabled`, card+` button.vote-button`)); disabled != "true" {
-		t.Errorf("after a reload the vote button is enabled again; has_voted was not honoured")
+		chromedp.WaitVisible(chromedp.CSS(card+` button.vote-button.vote-pending[disabled]`)))
+	if note := j.text(tabB, card+` .vote-pending-note`); !strings.Contains(note, "cuando confirmes tu correo") {
+		t.Errorf("the pending vote says %q", note)
 	}
-	if got := j.attr(tabB, card+` .votes-count`, "data-votes"); got != "1" {
-		t.Errorf("votes after a reload = %s, want 1", got)
+	if got := j.attr(tabB, card+` .votes-count`, "data-votes"); got != "0" {
+		t.Errorf("votes after a pending vote = %s, want 0", got)
 	}
+	j.shot(tabB, "09-gallery-vote-pending")
+	j.do(tabB, "reload the gallery", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(card+` button.vote-button.vote-pending[disabled]`)))
+
+	// The profile says the e-mail is not verified and sends the message again.
+	j.do(tabB, "open the profile", chromedp.Navigate(base+"/#/profile"), chromedp.WaitVisible(chromedp.CSS(`#email-status[data-verified=false]`)))
+	j.do(tabB, "resend the verification message",
+		chromedp.Click(chromedp.ID("resend-verification")),
+		chromedp.WaitVisible(chromedp.CSS(`.profile-card .alert-success`)))
+	j.shot(tabB, "09b-profile-unverified")
+	// The newest message's link is the one that works.
+	deadline := time.Now().Add(30 * time.Second)
+	for len(smtpd.Messages(b.email)) < 2 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	messages := smtpd.Messages(b.email)
+	if len(messages) != 2 {
+		t.Fatalf("%d messages to B, want 2 (signup and resend)", len(messages))
+	}
+	verified := false
+	for _, m := range messages {
+		j.do(tabB, "follow a verification link", chromedp.Navigate(m.Link(t)), chromedp.WaitVisible(chromedp.ID("verify-result")))
+		if strings.Contains(j.text(tabB, "h1"), "Correo confirmado") {
+			verified = true
+			j.shot(tabB, "09c-email-verified")
+		}
+	}
+	if !verified {
+		t.Fatal("no verification link of B's messages verified the e-mail")
+	}
+	j.do(tabB, "the profile says verified", chromedp.Navigate(base+"/#/profile"), chromedp.WaitVisible(chromedp.CSS(`#email-status[data-verified=true]`)))
+	j.do(tabB, "the vote counts now", chromedp.Navigate(base+"/#/gallery"),
+		chromedp.WaitVisible(chromedp.CSS(card+` .votes-count[data-votes="1"]`)),
+		chromedp.WaitVisible(chromedp.CSS(card+` button.vote-button.voted[disabled]`)))
+	if pending := j.eval(tabB, fmt.Sprintf(`document.querySelector(%q).classList.contains('vote-pending')`, card+` button.vote-button`)); pending != "false" {
+		t.Errorf("after verification the vote is still shown pending")
+	}
+	j.shot(tabB, "09d-gallery-voted")
 
 	// The ranking of A's city, typed in capitals and without its accent,
 	// shows A first with one vote. A deployment may cache rankings for a
@@ -502,8 +545,9 @@ func startBrowser(t *testing.T, chromium string) context.Context {
 }
 
 // startServer builds ./app and runs it on a free port with a fresh data
-// folder and in-process workers, or returns ANB_BASE_URL when it is set.
-func startServer(t *testing.T, artifacts string) string {
+// folder, in-process workers and the extra settings, or returns
+// ANB_BASE_URL when it is set.
+func startServer(t *testing.T, artifacts string, settings ...string) string {
 	t.Helper()
 	if u := os.Getenv("ANB_BASE_URL"); u != "" {
 		return strings.TrimRight(u, "/")
@@ -541,6 +585,7 @@ func startServer(t *testing.T, artifacts string) string {
 		"ANB_RANKINGS_CACHE_TTL=0",
 		"ANB_WORKERS=1",
 	)
+	cmd.Env = append(cmd.Env, settings...)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	if err := cmd.Start(); err != nil {
