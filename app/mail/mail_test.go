@@ -72,7 +72,9 @@ func TestSESSendsTheSESv2Request(t *testing.T) {
 		Content          struct {
 			Simple struct {
 				Subject struct{ Data, Charset string }
-				Body    struct{ Text, Html struct{ Data, Charset string } }
+				Body    struct {
+					Text, Html struct{ Data, Charset string }
+				}
 			}
 		}
 	}
