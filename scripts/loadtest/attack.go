@@ -315,7 +315,7 @@ func auditFigures(ctx context.Context, dsn string, users []*normalUser, res *att
 		return err
 	}
 	fmt.Fprintf(report, "\n## What the audit flags (`app audit-votes`, default thresholds; %d players with votes, %v)\n\n", len(rows), took.Round(time.Millisecond))
-	fmt.Fprintf(report, "| | count |\n|---|---:|\n| accounts flagged | %d |\n| of which the script's | %d of %d (recall %.0f %%) |\n| of which normal users of this run | %d of %d |\n| of which other accounts (seeded data) | %d |\n| precision | %.0f %% |\n\n",
+	fmt.Fprintf(report, "| | count |\n|---|---:|\n| accounts flagged | %d |\n| of which the script's | %d of %d (recall %.0f %%) |\n| of which normal users of this run | %d of %d |\n| of which other accounts (seeded data, earlier runs) | %d |\n| precision | %.0f %% |\n\n",
 		len(flagged), truePos, len(bots), 100*recall, normalFlagged, len(users), otherFlagged, 100*precision)
 	sort.SliceStable(rows, func(i, j int) bool { return len(rows[i].Flagged) > len(rows[j].Flagged) })
 	if len(rows) > 0 {

@@ -161,10 +161,12 @@ if has attack; then
   # Ballot stuffing from one address among normal users, on a freshly seeded
   # database (the web step's users all come from loopback and would blur
   # the audit's precision), with the default signup limits.
+  # One fresh database per counting rule: the signup counts of the first
+  # run would still hold the script's address in the second.
   ATTACK_DB=${DB_PREFIX}_attack
-  fresh_db "$ATTACK_DB"
-  "$BIN/loadseed" -db "$PG/$ATTACK_DB?sslmode=disable" >/dev/null
   for rule in all verified; do
+    fresh_db "$ATTACK_DB"
+    "$BIN/loadseed" -db "$PG/$ATTACK_DB?sslmode=disable" >/dev/null
     start_api "$ATTACK_DB" ANB_SIGNUPS_PER_ADDRESS=10 ANB_SIGNUPS_TOTAL=1000 ANB_VOTE_COUNTING=$rule
     quiet
     lt -mode attack -label "$(label "$rule")" -base "$BASE" -duration "$DURATION" -think 1s -normal-users 24 -attackers 8 \
