@@ -151,55 +151,15 @@ func TestBrowserJourney(t *testing.T) {
 		t.Errorf("votes before voting = %s, want 0", got)
 	}
 	j.shot(tabB, "08-gallery-before-vote")
-	// B's e-mail is not verified: the vote is stored but pending, and the
-	// count does not move.
-	j.do(tabB, "vote with the keyboard",
-		chromedp.Focus(chromedp.CSS(card+` button.vote-button`)),
-		chromedp.KeyEvent(kb.Enter),
-		chromedp.WaitVisible(chromedp.CSS(card+` button.vote-button.vote-pending[disabled]`)))
-	if note := j.text(tabB, card+` .vote-pending-note`); !strings.Contains(note, "cuando confirmes tu correo") {
-		t.Errorf("the pending vote says %q", note)
+	if os.Getenv("ANB_BASE_URL") == "" {
+		j.pendingVoteThenVerify(tabB, smtpd, card, b)
+	} else {
+		// A deployment's mail does not reach this test: its rule must be "all".
+		j.do(tabB, "vote with the keyboard",
+			chromedp.Focus(chromedp.CSS(card+` button.vote-button`)),
+			chromedp.KeyEvent(kb.Enter),
+			chromedp.WaitVisible(chromedp.CSS(card+` .votes-count[data-votes="1"]`)))
 	}
-	if got := j.attr(tabB, card+` .votes-count`, "data-votes"); got != "0" {
-		t.Errorf("votes after a pending vote = %s, want 0", got)
-	}
-	j.shot(tabB, "09-gallery-vote-pending")
-	j.do(tabB, "reload the gallery", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(card+` button.vote-button.vote-pending[disabled]`)))
-
-	// The profile says the e-mail is not verified and sends the message again.
-	j.do(tabB, "open the profile", chromedp.Navigate(base+"/#/profile"), chromedp.WaitVisible(chromedp.CSS(`#email-status[data-verified=false]`)))
-	j.do(tabB, "resend the verification message",
-		chromedp.Click(chromedp.ID("resend-verification")),
-		chromedp.WaitVisible(chromedp.CSS(`.profile-card .alert-success`)))
-	j.shot(tabB, "09b-profile-unverified")
-	// The newest message's link is the one that works.
-	deadline := time.Now().Add(30 * time.Second)
-	for len(smtpd.Messages(b.email)) < 2 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	messages := smtpd.Messages(b.email)
-	if len(messages) != 2 {
-		t.Fatalf("%d messages to B, want 2 (signup and resend)", len(messages))
-	}
-	verified := false
-	for _, m := range messages {
-		j.do(tabB, "follow a verification link", chromedp.Navigate(m.Link(t)), chromedp.WaitVisible(chromedp.ID("verify-result")))
-		if strings.Contains(j.text(tabB, "h1"), "Correo confirmado") {
-			verified = true
-			j.shot(tabB, "09c-email-verified")
-		}
-	}
-	if !verified {
-		t.Fatal("no verification link of B's messages verified the e-mail")
-	}
-	j.do(tabB, "the profile says verified", chromedp.Navigate(base+"/#/profile"), chromedp.WaitVisible(chromedp.CSS(`#email-status[data-verified=true]`)))
-	j.do(tabB, "the vote counts now", chromedp.Navigate(base+"/#/gallery"),
-		chromedp.WaitVisible(chromedp.CSS(card+` .votes-count[data-votes="1"]`)),
-		chromedp.WaitVisible(chromedp.CSS(card+` button.vote-button.voted[disabled]`)))
-	if pending := j.eval(tabB, fmt.Sprintf(`document.querySelector(%q).classList.contains('vote-pending')`, card+` button.vote-button`)); pending != "false" {
-		t.Errorf("after verification the vote is still shown pending")
-	}
-	j.shot(tabB, "09d-gallery-voted")
 
 	// The ranking of A's city, typed in capitals and without its accent,
 	// shows A first with one vote. A deployment may cache rankings for a
@@ -264,6 +224,62 @@ func TestBrowserJourney(t *testing.T) {
 	j.shot(anon, "13-gallery-anonymous")
 
 	j.checkNoScriptErrors()
+}
+
+// pendingVoteThenVerify: under the rule "verified", the voter's vote is
+// pending until the voter follows the link of their e-mail, which the
+// profile can send again; then it counts.
+func (j *journey) pendingVoteThenVerify(tab context.Context, smtpd *smtptest.Server, card string, b player) {
+	base := j.base
+	// B's e-mail is not verified: the vote is stored but pending, and the
+	// count does not move.
+	j.do(tab, "vote with the keyboard",
+		chromedp.Focus(chromedp.CSS(card+` button.vote-button`)),
+		chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS(card+` button.vote-button.vote-pending[disabled]`)))
+	if note := j.text(tab, card+` .vote-pending-note`); !strings.Contains(note, "cuando confirmes tu correo") {
+		j.t.Errorf("the pending vote says %q", note)
+	}
+	if got := j.attr(tab, card+` .votes-count`, "data-votes"); got != "0" {
+		j.t.Errorf("votes after a pending vote = %s, want 0", got)
+	}
+	j.shot(tab, "09-gallery-vote-pending")
+	j.do(tab, "reload the gallery", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(card+` button.vote-button.vote-pending[disabled]`)))
+
+	// The profile says the e-mail is not verified and sends the message again.
+	j.do(tab, "open the profile", chromedp.Navigate(base+"/#/profile"), chromedp.WaitVisible(chromedp.CSS(`#email-status[data-verified=false]`)))
+	j.do(tab, "resend the verification message",
+		chromedp.Click(chromedp.ID("resend-verification")),
+		chromedp.WaitVisible(chromedp.CSS(`.profile-card .alert-success`)))
+	j.shot(tab, "09b-profile-unverified")
+	// The newest message's link is the one that works.
+	deadline := time.Now().Add(30 * time.Second)
+	for len(smtpd.Messages(b.email)) < 2 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	messages := smtpd.Messages(b.email)
+	if len(messages) != 2 {
+		j.t.Fatalf("%d messages to B, want 2 (signup and resend)", len(messages))
+	}
+	verified := false
+	for _, m := range messages {
+		j.do(tab, "follow a verification link", chromedp.Navigate(m.Link(j.t)), chromedp.WaitVisible(chromedp.ID("verify-result")))
+		if strings.Contains(j.text(tab, "h1"), "Correo confirmado") {
+			verified = true
+			j.shot(tab, "09c-email-verified")
+		}
+	}
+	if !verified {
+		j.t.Fatal("no verification link of B's messages verified the e-mail")
+	}
+	j.do(tab, "the profile says verified", chromedp.Navigate(base+"/#/profile"), chromedp.WaitVisible(chromedp.CSS(`#email-status[data-verified=true]`)))
+	j.do(tab, "the vote counts now", chromedp.Navigate(base+"/#/gallery"),
+		chromedp.WaitVisible(chromedp.CSS(card+` .votes-count[data-votes="1"]`)),
+		chromedp.WaitVisible(chromedp.CSS(card+` button.vote-button.voted[disabled]`)))
+	if pending := j.eval(tab, fmt.Sprintf(`document.querySelector(%q).classList.contains('vote-pending')`, card+` button.vote-button`)); pending != "false" {
+		j.t.Errorf("after verification the vote is still shown pending")
+	}
+	j.shot(tab, "09d-gallery-voted")
 }
 
 // journey holds what the steps share; its helpers fail the test with the
@@ -546,7 +562,8 @@ func startBrowser(t *testing.T, chromium string) context.Context {
 
 // startServer builds ./app and runs it on a free port with a fresh data
 // folder, in-process workers and the extra settings, or returns
-// ANB_BASE_URL when it is set.
+// ANB_BASE_URL when it is set (a deployment counting every vote: its
+// verification mail cannot reach the test).
 func startServer(t *testing.T, artifacts string, settings ...string) string {
 	t.Helper()
 	if u := os.Getenv("ANB_BASE_URL"); u != "" {

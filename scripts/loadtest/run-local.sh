@@ -165,6 +165,7 @@ if has attack; then
   # run would still hold the script's address in the second.
   ATTACK_DB=${DB_PREFIX}_attack
   for rule in all verified; do
+    stop_api
     fresh_db "$ATTACK_DB"
     "$BIN/loadseed" -db "$PG/$ATTACK_DB?sslmode=disable" >/dev/null
     start_api "$ATTACK_DB" ANB_SIGNUPS_PER_ADDRESS=10 ANB_SIGNUPS_TOTAL=1000 ANB_VOTE_COUNTING=$rule
