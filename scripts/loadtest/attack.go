@@ -196,7 +196,8 @@ func runAttack(ctx context.Context, o *options) error {
 		}
 	}
 	if o.db != "" {
-		if err := auditFigures(ctx, o.db, users, res, &report); err != nil {
+		rules := store.AuditRules{BurstAccounts: o.auditBurst, BurstWindow: 10 * time.Minute, SharedAddress: o.auditShared}
+		if err := auditFigures(ctx, o.db, rules, users, res, &report); err != nil {
 			return err
 		}
 	}
@@ -265,14 +266,14 @@ func stuff(ctx context.Context, c *client, target, tag string, res *attackResult
 
 // auditFigures runs the vote audit on the database and measures it against
 // what the scenario knows: which accounts were the script's.
-func auditFigures(ctx context.Context, dsn string, users []*normalUser, res *attackResult, report *strings.Builder) error {
+func auditFigures(ctx context.Context, dsn string, rules store.AuditRules, users []*normalUser, res *attackResult, report *strings.Builder) error {
 	st, err := store.Open(ctx, dsn, "")
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	start := time.Now()
-	rows, err := st.Audit(ctx, store.AuditRules{BurstAccounts: 5, BurstWindow: 10 * time.Minute, SharedAddress: 5})
+	rows, err := st.Audit(ctx, rules)
 	if err != nil {
 		return err
 	}
@@ -314,7 +315,8 @@ func auditFigures(ctx context.Context, dsn string, users []*normalUser, res *att
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(report, "\n## What the audit flags (`app audit-votes`, default thresholds; %d players with votes, %v)\n\n", len(rows), took.Round(time.Millisecond))
+	fmt.Fprintf(report, "\n## What the audit flags (`app audit-votes -burst-accounts %d -shared-address %d`; %d players with votes, %v)\n\n",
+		rules.BurstAccounts, rules.SharedAddress, len(rows), took.Round(time.Millisecond))
 	fmt.Fprintf(report, "| | count |\n|---|---:|\n| accounts flagged | %d |\n| of which the script's | %d of %d (recall %.0f %%) |\n| of which normal users of this run | %d of %d |\n| of which other accounts (seeded data, earlier runs) | %d |\n| precision | %.0f %% |\n\n",
 		len(flagged), truePos, len(bots), 100*recall, normalFlagged, len(users), otherFlagged, 100*precision)
 	sort.SliceStable(rows, func(i, j int) bool { return len(rows[i].Flagged) > len(rows[j].Flagged) })

@@ -76,7 +76,8 @@ type options struct {
 	voters      int
 
 	// attack
-	normalUsers, attackers int
+	normalUsers, attackers  int
+	auditBurst, auditShared int
 
 	// upload and batch
 	uploads           int
@@ -123,6 +124,8 @@ func main() {
 	flag.IntVar(&o.voters, "voters", 2000, "vote: distinct voters")
 	flag.IntVar(&o.normalUsers, "normal-users", 24, "attack: normal users, one address each")
 	flag.IntVar(&o.attackers, "attackers", 8, "attack: concurrent workers of the script on one address")
+	flag.IntVar(&o.auditBurst, "audit-burst-accounts", 5, "attack: the audit's -burst-accounts")
+	flag.IntVar(&o.auditShared, "audit-shared-address", 5, "attack: the audit's -shared-address")
 
 	flag.IntVar(&o.uploads, "uploads", 10, "upload/batch: number of uploads")
 	flag.IntVar(&o.uploadConcurrency, "upload-concurrency", 10, "upload/batch: uploads in flight at once")
