@@ -119,16 +119,19 @@ func (a *api) sendVerification(c echo.Context, u store.User) error {
 		base = c.Scheme() + "://" + c.Request().Host
 	}
 	link := base + "/api/auth/verify?" + url.Values{"token": {token}}.Encode()
-	hours := int(ttl.Hours())
+	valid := fmt.Sprintf("%d horas", int(ttl.Hours()))
+	if ttl < 2*time.Hour {
+		valid = fmt.Sprintf("%d minutos", int(ttl.Minutes()))
+	}
 	msg := mail.Message{
 		To:      u.Email,
 		Subject: "Confirma tu correo en ANB Rising Stars",
 		Text: fmt.Sprintf("Hola %s:\n\nPara confirmar tu correo electrónico y que tus votos cuenten en el ranking, abre este enlace:\n\n%s\n\n"+
-			"El enlace sirve una sola vez y vence en %d horas. Si no creaste una cuenta en ANB Rising Stars, ignora este mensaje.\n",
-			u.FirstName, link, hours),
+			"El enlace sirve una sola vez y vence en %s. Si no creaste una cuenta en ANB Rising Stars, ignora este mensaje.\n",
+			u.FirstName, link, valid),
 		HTML: fmt.Sprintf(`<p>Hola %s:</p><p>Para confirmar tu correo electrónico y que tus votos cuenten en el ranking, abre este enlace:</p>`+
-			`<p><a href="%s">Confirmar mi correo</a></p><p>El enlace sirve una sola vez y vence en %d horas. `+
-			`Si no creaste una cuenta en ANB Rising Stars, ignora este mensaje.</p>`, html.EscapeString(u.FirstName), html.EscapeString(link), hours),
+			`<p><a href="%s">Confirmar mi correo</a></p><p>El enlace sirve una sola vez y vence en %s. `+
+			`Si no creaste una cuenta en ANB Rising Stars, ignora este mensaje.</p>`, html.EscapeString(u.FirstName), html.EscapeString(link), valid),
 	}
 	log := a.Log.With("user_id", u.ID)
 	go func() {
