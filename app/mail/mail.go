@@ -54,12 +54,15 @@ func (m Message) Bytes(from string) ([]byte, error) {
 
 // Outbox writes each message to a file of Dir (local mode without a mail
 // server): the verification link is there to open, and never in the log.
+// Beside the .eml (what a mail client opens) goes a .txt of the plain-text
+// body as written, whose link a person or a script can copy whole (the
+// .eml's quoted-printable encoding wraps long lines).
 type Outbox struct {
 	Dir  string
 	From string
 }
 
-// Send writes m to <Dir>/<time>-<recipient>.eml.
+// Send writes m to <Dir>/<time>-<recipient>.eml and .txt.
 func (o Outbox) Send(_ context.Context, m Message) error {
 	raw, err := m.Bytes(o.From)
 	if err != nil {
@@ -68,8 +71,12 @@ func (o Outbox) Send(_ context.Context, m Message) error {
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
-	name := time.Now().UTC().Format("20060102T150405.000000000") + "-" + strings.NewReplacer("/", "_", "\\", "_").Replace(m.To) + ".eml"
-	if err := os.WriteFile(filepath.Join(o.Dir, name), raw, 0o600); err != nil {
+	name := filepath.Join(o.Dir, time.Now().UTC().Format("20060102T150405.000000000")+"-"+strings.NewReplacer("/", "_", "\\", "_").Replace(m.To))
+	text := fmt.Sprintf("To: %s\nSubject: %s\n\n%s", m.To, m.Subject, m.Text)
+	if err := os.WriteFile(name+".txt", []byte(text), 0o600); err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	if err := os.WriteFile(name+".eml", raw, 0o600); err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
 	return nil

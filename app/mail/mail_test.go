@@ -53,9 +53,9 @@ func TestOutboxWritesAMessageToOpen(t *testing.T) {
 	if len(files) != 1 {
 		t.Fatalf("outbox holds %v", files)
 	}
-	b, _ := os.ReadFile(files[0])
-	if !strings.Contains(string(b), "token=3Dabc_DEF-123") && !strings.Contains(string(b), "token=abc_DEF-123") {
-		t.Errorf("the link is not in the file:\n%s", b)
+	b, _ := os.ReadFile(strings.TrimSuffix(files[0], ".eml") + ".txt")
+	if !strings.Contains(string(b), "https://anb.example/api/auth/verify?token=abc_DEF-123 ") || !strings.Contains(string(b), "Subject: "+msg.Subject) {
+		t.Errorf("the link is not whole in the text file:\n%s", b)
 	}
 	if err := (mail.Outbox{Dir: dir, From: "votos@anb.test"}).Send(context.Background(), mail.Message{To: "not an address"}); err == nil {
 		t.Error("a bad recipient was accepted")
