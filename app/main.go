@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -18,7 +19,9 @@ import (
 	"github.com/anb/risingstars/app/config"
 	"github.com/anb/risingstars/app/httpapi"
 	"github.com/anb/risingstars/app/platform"
+	"github.com/anb/risingstars/app/store"
 	"github.com/anb/risingstars/app/videos"
+	"github.com/anb/risingstars/app/voteaudit"
 	"github.com/anb/risingstars/app/web"
 	"github.com/anb/risingstars/worker/processor"
 	"github.com/labstack/echo/v4"
@@ -33,11 +36,55 @@ const (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "audit-votes" {
+		if err := auditVotes(os.Args[2:]); err != nil {
+			if !errors.Is(err, flag.ErrHelp) {
+				fmt.Fprintln(os.Stderr, "error:", err)
+				os.Exit(1)
+			}
+		}
+		return
+	}
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
 	if err := run(log); err != nil {
 		log.Error("app stopped", "error", err)
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
+	}
+}
+
+// auditVotes is the operator's command (app/voteaudit) on the database the
+// environment names; the platform's log goes to stderr, the report to stdout.
+func auditVotes(args []string) error {
+	cfg, err := config.FromEnviron(os.Environ())
+	if err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	p, err := platform.Open(ctx, cfg, slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	return voteaudit.Run(ctx, p.Store, args, os.Stdout)
+}
+
+// forgetAuditData enforces the retention of the votes' and signups' hashed
+// addresses and user agents: at start, then every hour. Several web nodes
+// doing it is harmless (the second finds nothing left).
+func forgetAuditData(ctx context.Context, log *slog.Logger, st *store.Store, retention time.Duration) {
+	for {
+		if n, err := st.ForgetAuditData(ctx, retention); err != nil {
+			log.Warn("vote audit retention: sweep failed; next try in an hour", "error", err)
+		} else if n > 0 {
+			log.Info("vote audit retention: old addresses and agents forgotten", "rows", n, "retention", retention.String())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Hour):
+		}
 	}
 }
 
@@ -74,13 +121,19 @@ func run(log *slog.Logger) error {
 		log.Info("in-process workers started", "count", cfg.Workers)
 	}
 
+	background.Go(func() { forgetAuditData(ctx, log, p.Store, cfg.VoteAuditRetention) })
+
 	e := httpapi.New(httpapi.Config{
 		Accounts: p.Store, Catalog: p.Store, Database: p.Store, Videos: &videos.Service{Library: p.Store, Files: p.Blobs, Queue: p.Queue, Log: log},
 		Blobs: p.Blobs, Tokens: p.Tokens, Log: log,
 		SpoolDir: p.SpoolDir, RankingsCacheTTL: cfg.RankingsCacheTTL,
 		CORSOrigins: cfg.CORSOrigins,
-		LoginThrottle: httpapi.LoginThrottle{PerAccount: cfg.LoginFailuresPerAccount,
-			PerAddress: cfg.LoginFailuresPerAddress, Window: cfg.LoginFailureWindow},
+		LoginThrottle: httpapi.LoginThrottle{PerAccountAddress: cfg.LoginFailuresPerAccountAddress,
+			PerAddress: cfg.LoginFailuresPerAddress, PerAccount: cfg.LoginFailuresPerAccount, Window: cfg.LoginFailureWindow},
+		TrustedProxies: cfg.TrustedProxies,
+		SignupThrottle: httpapi.SignupThrottle{PerAddress: cfg.SignupsPerAddress, Total: cfg.SignupsTotal, Window: cfg.SignupWindow},
+		VoteCounting:   cfg.VoteCounting, Mailer: p.Mailer, PublicURL: cfg.PublicURL,
+		VerificationTTL: cfg.VerificationTTL, VerificationResends: cfg.VerificationResends,
 		Mount: []func(*echo.Echo){web.Mount, apidoc.Register},
 	})
 	srv := &http.Server{Addr: cfg.Addr, Handler: e, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}

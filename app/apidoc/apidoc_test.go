@@ -37,6 +37,9 @@ func TestDocumentIsValidOpenAPI(t *testing.T) {
 		"/api/public/videos":                 {"GET"},
 		"/api/public/videos/{video_id}/vote": {"POST"},
 		"/api/public/rankings":               {"GET"},
+		"/api/auth/verify":                   {"GET"},
+		"/api/auth/verification":             {"POST"},
+		"/api/auth/me":                       {"GET"},
 		"/health":                            {"GET"},
 		"/health/ready":                      {"GET"},
 		"/api/openapi.json":                  {"GET"},
@@ -57,9 +60,14 @@ func TestDocumentIsValidOpenAPI(t *testing.T) {
 				t.Errorf("%s %s missing", m, path)
 				continue
 			}
-			// Every error the API documents has the shared error shape.
+			// Every error the API documents has the shared error shape, except
+			// the HTML answers of a page meant for a person (the e-mail link).
+			page := op.Responses.Status(200) != nil && op.Responses.Status(200).Value.Content.Get("text/html") != nil
 			for code, ref := range op.Responses.Map() {
 				if code[0] != '4' && code[0] != '5' {
+					continue
+				}
+				if page && ref.Value.Content.Get("text/html") != nil && ref.Value.Content.Get("application/json") == nil {
 					continue
 				}
 				mt := ref.Value.Content.Get("application/json")

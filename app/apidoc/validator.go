@@ -248,6 +248,15 @@ func snippet(contentType string, b []byte) string {
 	return string(b)
 }
 
+// HTML pages (the docs page, the e-mail verification page) are checked as
+// text against their string schema.
+func init() {
+	openapi3filter.RegisterBodyDecoder("text/html", func(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
+		b, err := io.ReadAll(body)
+		return string(b), err
+	})
+}
+
 // binaryMedia tells whether a body is a file the document only describes by
 // its content type (videos, posters): it streams through unbuffered.
 func binaryMedia(contentType string) bool {

@@ -5,6 +5,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/mail"
+	"net/netip"
 	"net/url"
 	"slices"
 	"sort"
@@ -67,10 +70,50 @@ type Config struct {
 	CORSOrigins []string
 	// Failed logins allowed per account and per client address within
 	// LoginFailureWindow before logins answer 429 (ANB_LOGIN_FAILURES_*).
+	LoginFailuresPerAccountAddress int
+	LoginFailuresPerAddress        int
+	LoginFailureWindow             time.Duration
+	// LoginFailuresPerAccount (ANB_LOGIN_FAILURES_PER_ACCOUNT) is the far
+	// higher count of an account's failures, from every address, above which
+	// each address gets a single failure on it for the rest of the window.
 	LoginFailuresPerAccount int
-	LoginFailuresPerAddress int
-	LoginFailureWindow      time.Duration
+	// TrustedProxies (ANB_TRUSTED_PROXIES, comma-separated CIDRs or
+	// addresses, default loopback) are the peers whose X-Forwarded-For
+	// names the client.
+	TrustedProxies []netip.Prefix
+
+	// Signups allowed per client address and in all within SignupWindow
+	// (ANB_SIGNUPS_PER_ADDRESS, ANB_SIGNUPS_TOTAL, ANB_SIGNUP_WINDOW).
+	SignupsPerAddress int
+	SignupsTotal      int
+	SignupWindow      time.Duration
+
+	// VoteCounting (ANB_VOTE_COUNTING): "all" counts every vote, "verified"
+	// only those of accounts whose e-mail is verified.
+	VoteCounting string
+	// VoteAuditRetention (ANB_VOTE_AUDIT_RETENTION) is how long the hashed
+	// address and user agent of a vote or signup are kept.
+	VoteAuditRetention time.Duration
+
+	// Mail (ANB_MAIL): outbox (files under DataDir/outbox), smtp or ses.
+	Mail         string
+	MailFrom     string // ANB_MAIL_FROM
+	SMTPAddr     string // ANB_SMTP_ADDR host:port
+	SMTPUsername string // ANB_SMTP_USERNAME
+	SMTPPassword string // ANB_SMTP_PASSWORD
+	// PublicURL (ANB_PUBLIC_URL) is the base of the links in e-mails;
+	// empty: the address the request came to.
+	PublicURL string
+	// VerificationTTL (ANB_VERIFICATION_TTL) is how long a verification
+	// link works; VerificationResends (ANB_VERIFICATION_RESENDS) how many
+	// messages an account may ask for per hour.
+	VerificationTTL     time.Duration
+	VerificationResends int
 }
+
+// DefaultTrustedProxies is loopback: a local balancer (scripts/cluster)
+// works out of the box, and no address on a network is believed by default.
+const DefaultTrustedProxies = "127.0.0.0/8,::1/128"
 
 // variables are every ANB_* variable the binaries read.
 var variables = []string{
@@ -79,6 +122,11 @@ var variables = []string{
 	ns.EnvStorage, ns.EnvS3Bucket, ns.EnvQueue, ns.EnvSQSQueueURL, ns.EnvSQSDLQURL,
 	ns.EnvSQSVisibility, ns.EnvRetryBaseDelay, ns.EnvShutdownGrace, ns.EnvLifecycleHook, ns.EnvFFmpeg,
 	ns.EnvCORSOrigins, ns.EnvLoginFailuresPerAccount, ns.EnvLoginFailuresPerAddress, ns.EnvLoginFailureWindow,
+	ns.EnvLoginFailuresPerAccountAddress, ns.EnvTrustedProxies,
+	ns.EnvSignupsPerAddress, ns.EnvSignupsTotal, ns.EnvSignupWindow,
+	ns.EnvVoteCounting, ns.EnvVoteAuditRetention,
+	ns.EnvMail, ns.EnvMailFrom, ns.EnvSMTPAddr, ns.EnvSMTPUsername, ns.EnvSMTPPassword, ns.EnvPublicURL,
+	ns.EnvVerificationTTL, ns.EnvVerificationResends,
 }
 
 // toolPrefixes name ANB_* variables that belong to the project's tools (CDK
@@ -162,16 +210,65 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		c.CORSOrigins = append(c.CORSOrigins, o)
 	}
-	count := func(key, def string) int {
+	count := func(key, def string, most int) int {
 		n, err := strconv.Atoi(get(key, def))
-		if err != nil || n < 1 || n > 10_000 {
-			errs = append(errs, fmt.Errorf("%s must be an integer from 1 to 10000, got %q", key, getenv(key)))
+		if err != nil || n < 1 || n > most {
+			errs = append(errs, fmt.Errorf("%s must be an integer from 1 to %d, got %q", key, most, getenv(key)))
 		}
 		return n
 	}
-	c.LoginFailuresPerAccount = count(ns.EnvLoginFailuresPerAccount, "10")
-	c.LoginFailuresPerAddress = count(ns.EnvLoginFailuresPerAddress, "30")
+	c.LoginFailuresPerAccountAddress = count(ns.EnvLoginFailuresPerAccountAddress, "10", 10_000)
+	c.LoginFailuresPerAddress = count(ns.EnvLoginFailuresPerAddress, "30", 10_000)
+	c.LoginFailuresPerAccount = count(ns.EnvLoginFailuresPerAccount, "100", 1_000_000)
 	c.LoginFailureWindow = duration(ns.EnvLoginFailureWindow, "15m", time.Second)
+	for _, p := range strings.Split(get(ns.EnvTrustedProxies, DefaultTrustedProxies), ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		prefix, err := parsePrefix(p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s must list CIDRs (10.0.0.0/16) or addresses, got %q", ns.EnvTrustedProxies, p))
+		}
+		c.TrustedProxies = append(c.TrustedProxies, prefix)
+	}
+	c.SignupsPerAddress = count(ns.EnvSignupsPerAddress, "10", 1_000_000)
+	c.SignupsTotal = count(ns.EnvSignupsTotal, "1000", 1_000_000)
+	c.SignupWindow = duration(ns.EnvSignupWindow, "1h", time.Second)
+	c.VoteCounting = get(ns.EnvVoteCounting, "all")
+	if c.VoteCounting != "all" && c.VoteCounting != "verified" {
+		errs = append(errs, fmt.Errorf("%s must be all or verified, got %q", ns.EnvVoteCounting, c.VoteCounting))
+	}
+	c.VoteAuditRetention = duration(ns.EnvVoteAuditRetention, "2160h", time.Hour)
+	c.MailFrom = get(ns.EnvMailFrom, "ANB Rising Stars <no-reply@anb.local>")
+	c.SMTPAddr = get(ns.EnvSMTPAddr, "")
+	c.SMTPUsername = get(ns.EnvSMTPUsername, "")
+	c.SMTPPassword = get(ns.EnvSMTPPassword, "")
+	c.Mail = get(ns.EnvMail, "outbox")
+	if c.SMTPAddr != "" && getenv(ns.EnvMail) == "" {
+		c.Mail = "smtp"
+	}
+	switch c.Mail {
+	case "outbox":
+	case "smtp":
+		if _, _, err := net.SplitHostPort(c.SMTPAddr); err != nil {
+			errs = append(errs, fmt.Errorf("%s must be host:port when %s=smtp, got %q", ns.EnvSMTPAddr, ns.EnvMail, c.SMTPAddr))
+		}
+	case "ses":
+		if getenv(ns.EnvMailFrom) == "" {
+			errs = append(errs, fmt.Errorf("%s (an address of a verified SES identity) is required when %s=ses", ns.EnvMailFrom, ns.EnvMail))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("%s must be outbox, smtp or ses, got %q", ns.EnvMail, c.Mail))
+	}
+	if _, err := mail.ParseAddress(c.MailFrom); err != nil {
+		errs = append(errs, fmt.Errorf("%s must be an e-mail address (optionally \"Name <addr>\"), got %q", ns.EnvMailFrom, c.MailFrom))
+	}
+	c.PublicURL = strings.TrimSuffix(get(ns.EnvPublicURL, ""), "/")
+	if c.PublicURL != "" && !validOrigin(c.PublicURL) {
+		errs = append(errs, fmt.Errorf("%s must be scheme://host[:port], got %q", ns.EnvPublicURL, c.PublicURL))
+	}
+	c.VerificationTTL = duration(ns.EnvVerificationTTL, "48h", time.Minute)
+	c.VerificationResends = count(ns.EnvVerificationResends, "3", 100)
 
 	switch c.Storage {
 	case "disk":
@@ -214,6 +311,19 @@ func validOrigin(s string) bool {
 	}
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && s == u.Scheme+"://"+u.Host
+}
+
+// parsePrefix reads a CIDR, or one address as a CIDR of its own.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if !strings.Contains(s, "/") {
+		addr, err := netip.ParseAddr(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		return netip.PrefixFrom(addr, addr.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	return p.Masked(), err
 }
 
 // LocalQueue tells whether tasks travel through the in-process queue, which

@@ -1,8 +1,11 @@
 package config
 
 import (
-	"github.com/anb/risingstars/app/nodespec"
+	"net/netip"
+	"slices"
 	"strings"
+
+	"github.com/anb/risingstars/app/nodespec"
 	"testing"
 	"time"
 )
@@ -62,6 +65,41 @@ func TestEveryTierEnvironmentLoads(t *testing.T) {
 	for tier, env := range map[string][]nodespec.Var{"web": nodespec.WebEnv(r), "worker": nodespec.WorkerEnv(r)} {
 		if _, err := FromEnviron(nodespec.Environ(env)); err != nil {
 			t.Errorf("%s environment refused: %v", tier, err)
+		}
+	}
+	// With the vote-integrity resources the stack sets, the web node sends
+	// through SES, believes the VPC's X-Forwarded-For and counts by rule.
+	r.TrustedProxies, r.MailFrom, r.PublicURL, r.VoteCounting = "10.0.0.0/16", "ANB <votos@anb.example.com>", "https://anb.example.com", "verified"
+	c, err := FromEnviron(nodespec.Environ(nodespec.WebEnv(r)))
+	if err != nil {
+		t.Fatalf("web environment with vote-integrity settings refused: %v", err)
+	}
+	if c.Mail != "ses" || c.MailFrom != r.MailFrom || c.PublicURL != r.PublicURL || c.VoteCounting != "verified" ||
+		!slices.Equal(c.TrustedProxies, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")}) {
+		t.Errorf("web config = %+v", c)
+	}
+}
+
+func TestVoteIntegrityDefaultsAndChecks(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	if !slices.Equal(c.TrustedProxies, loopback) || c.VoteCounting != "all" || c.Mail != "outbox" ||
+		c.SignupsPerAddress != 10 || c.SignupsTotal != 1000 || c.SignupWindow != time.Hour ||
+		c.LoginFailuresPerAccountAddress != 10 || c.LoginFailuresPerAddress != 30 || c.LoginFailuresPerAccount != 100 {
+		t.Fatalf("defaults = %+v", c)
+	}
+	c, err = Load(env(map[string]string{"ANB_SMTP_ADDR": "127.0.0.1:2525", "ANB_TRUSTED_PROXIES": "10.0.0.0/16, 192.0.2.7"}))
+	if err != nil || c.Mail != "smtp" || !slices.Equal(c.TrustedProxies, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16"), netip.MustParsePrefix("192.0.2.7/32")}) {
+		t.Fatalf("smtp + proxies = %+v, %v", c, err)
+	}
+	_, err = Load(env(map[string]string{"ANB_TRUSTED_PROXIES": "10.0.0.0/33", "ANB_VOTE_COUNTING": "some", "ANB_MAIL": "ses",
+		"ANB_SIGNUPS_PER_ADDRESS": "0", "ANB_PUBLIC_URL": "anb.example.com"}))
+	for _, name := range []string{"ANB_TRUSTED_PROXIES", "ANB_VOTE_COUNTING", "ANB_MAIL_FROM", "ANB_SIGNUPS_PER_ADDRESS", "ANB_PUBLIC_URL"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s: %v", name, err)
 		}
 	}
 }

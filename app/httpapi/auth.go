@@ -205,14 +205,24 @@ func (a *api) signup(c echo.Context) error {
 		}
 		return badRequest(msg, problems)
 	}
+	// Throttled before bcrypt: a refused signup costs two primary-key upserts.
+	address := a.clientAddress(c.Request())
+	if err := a.guardSignup(c, address); err != nil {
+		return err
+	}
 	hash, err := auth.HashPassword(req.Password1)
 	if err != nil {
 		return err
 	}
 	u := store.User{FirstName: req.FirstName, LastName: req.LastName, Email: req.Email,
-		PasswordHash: hash, City: req.City, Country: req.Country}
+		PasswordHash: hash, City: req.City, Country: req.Country, SignupAddress: a.auditHash("address", addressGroup(address))}
 	if err := a.Accounts.CreateUser(c.Request().Context(), &u); err != nil {
 		return err
+	}
+	// The account exists whatever happens to its message: a failure here is
+	// logged, and the owner asks for another message from the profile.
+	if err := a.sendVerification(c, u); err != nil {
+		a.Log.ErrorContext(c.Request().Context(), "verification link not saved", "user_id", u.ID, "error", err)
 	}
 	return c.JSON(http.StatusCreated, map[string]any{"message": "Usuario creado exitosamente.", "user_id": u.ID})
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -71,31 +72,48 @@ func cors(origins []string) echo.MiddlewareFunc {
 	}
 }
 
-// clientAddress is the address failed logins are counted against. Behind
-// the load balancer it is the last X-Forwarded-For entry: the one the ALB
-// appended from the connection it accepted. Earlier entries come from the
-// client and prove nothing. The header is believed only from a peer on a
-// private or loopback address (the ALB, the local cluster's balancer); a
-// client that reaches the node directly is its connection's address.
-func clientAddress(r *http.Request) string {
-	peer, _, err := net.SplitHostPort(r.RemoteAddr)
+// clientAddress is the address throttles and the vote audit count a
+// request against. Behind the load balancer it is the last X-Forwarded-For
+// entry: the one the balancer appended from the connection it accepted
+// (earlier entries come from the client and prove nothing). The header is
+// believed only when the peer is in TrustedProxies (on AWS the VPC range,
+// where the balancer's nodes are; default loopback), never because the
+// peer's address is merely private: a client that reaches a node some other
+// way is its connection's address. One trusted hop: the platform has one
+// balancer in front.
+func (a *api) clientAddress(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		peer = r.RemoteAddr
+		host = r.RemoteAddr
 	}
-	ip := net.ParseIP(peer)
-	if ip == nil || !(ip.IsPrivate() || ip.IsLoopback()) {
-		return peer
+	peer, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	peer = peer.Unmap()
+	if !slices.ContainsFunc(a.trusted, func(p netip.Prefix) bool { return p.Contains(peer) }) {
+		return peer.String()
 	}
 	values := r.Header.Values(echo.HeaderXForwardedFor)
 	if len(values) == 0 {
-		return peer
+		return peer.String()
 	}
 	entries := strings.Split(values[len(values)-1], ",")
-	last := strings.TrimSpace(entries[len(entries)-1])
-	if parsed := net.ParseIP(last); parsed != nil {
-		return parsed.String()
+	if last, err := netip.ParseAddr(strings.TrimSpace(entries[len(entries)-1])); err == nil {
+		return last.Unmap().String()
 	}
-	return peer
+	return peer.String()
+}
+
+// addressGroup is what the throttles count a client address as: itself
+// for IPv4, its /64 network for IPv6 (one subscriber gets a whole /64, so
+// counting single IPv6 addresses would give one client 2^64 allowances).
+func addressGroup(address string) string {
+	ip, err := netip.ParseAddr(address)
+	if err != nil || ip.Is4() {
+		return address
+	}
+	return netip.PrefixFrom(ip, 64).Masked().String()
 }
 
 // setPaging adds X-Total-Count and the RFC 8288 Link header (rel="first",

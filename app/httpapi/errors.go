@@ -40,6 +40,13 @@ var (
 		Details: map[string]string{"email": "Ya existe una cuenta con este correo electrónico."}}
 	errTooManyLogins = &apiError{Status: http.StatusTooManyRequests,
 		Message: "Demasiados intentos fallidos de inicio de sesión. Espera unos minutos (lo indica la cabecera Retry-After) e inténtalo de nuevo."}
+	errTooManySignupsAddress = &apiError{Status: http.StatusTooManyRequests,
+		Message: "Demasiados registros desde tu dirección de red. Espera (lo indica la cabecera Retry-After) e inténtalo de nuevo."}
+	errTooManySignupsTotal = &apiError{Status: http.StatusTooManyRequests,
+		Message: "Demasiados registros en la plataforma en este momento. Espera unos minutos (lo indica la cabecera Retry-After) e inténtalo de nuevo."}
+	errTooManyResends = &apiError{Status: http.StatusTooManyRequests,
+		Message: "Demasiados mensajes de verificación pedidos. Revisa tu correo (también la carpeta de spam) o espera (lo indica la cabecera Retry-After)."}
+	errAlreadyVerified  = &apiError{Status: http.StatusConflict, Message: "Tu correo electrónico ya está verificado."}
 	errOriginNotAllowed = &apiError{Status: http.StatusForbidden, Message: "El origen de esta página no está autorizado para usar la API."}
 	errMediaLink        = &apiError{Status: http.StatusForbidden,
 		Message: "El enlace del archivo no es válido o ya expiró. Vuelve a cargar la página para obtener uno nuevo."}

@@ -47,7 +47,7 @@ func (f *fakeVideos) Upload(context.Context, videos.NewUpload) (store.Video, err
 func (f *fakeVideos) Delete(_ context.Context, id string, _ int64) (store.Video, error) {
 	return store.Video{ID: id}, f.err
 }
-func (f *fakeVideos) Vote(context.Context, int64, string) error { return f.err }
+func (f *fakeVideos) Vote(context.Context, store.Ballot) (bool, error) { return false, f.err }
 
 func fastAPI(t *testing.T, st *fakeStore, uc *fakeVideos) (*httptest.Server, string) {
 	t.Helper()
@@ -190,5 +190,21 @@ func TestTextTheDatabaseCannotStoreIsRefused(t *testing.T) {
 	json.NewDecoder(res.Body).Decode(&out)
 	if res.StatusCode != http.StatusBadRequest || out.Details["title"] == "" {
 		t.Fatalf("upload with an invalid UTF-8 title: %d %v", res.StatusCode, out.Details)
+	}
+}
+
+// Every unknown query parameter is named, in the same order every time
+// (map iteration alone would pick one at random).
+func TestUnknownQueryParametersAreAllNamedInAStableOrder(t *testing.T) {
+	srv, _ := fastAPI(t, &fakeStore{}, &fakeVideos{})
+	const want = "Parámetros desconocidos: from, to, zz. Se admiten: city, page, page_size."
+	for range 20 {
+		res := do(t, srv, "GET", "/api/public/rankings?zz=1&to=3&from=5&page=1", "", "")
+		if res.status != http.StatusBadRequest || res.message != want {
+			t.Fatalf("rankings with three unknown parameters = %d %q, want 400 %q", res.status, res.message, want)
+		}
+	}
+	if res := do(t, srv, "GET", "/api/public/videos?size=3", "", ""); res.message != "Parámetro desconocido: size. Se admiten: page, page_size." {
+		t.Fatalf("one unknown parameter: %q", res.message)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/anb/risingstars/app/auth"
 	"github.com/anb/risingstars/app/blob"
 	"github.com/anb/risingstars/app/httpapi"
+	"github.com/anb/risingstars/app/mail"
 	"github.com/anb/risingstars/app/queue"
 	"github.com/anb/risingstars/app/store"
 	"github.com/anb/risingstars/app/store/storetest"
@@ -116,6 +118,11 @@ type envOptions struct {
 	storage    func(blob.Store) blob.Store // wraps the disk storage, e.g. to make it fail
 	cors       []string
 	throttle   httpapi.LoginThrottle
+	trusted    []netip.Prefix
+	signups    httpapi.SignupThrottle // zero: limits out of reach (tests sign up many users from loopback)
+	counting   string
+	mailer     httpapi.Mailer // nil: an outbox folder
+	publicURL  string
 }
 
 func newEnv(t *testing.T, db storetest.DB, opts envOptions) *env {
@@ -147,11 +154,20 @@ func newEnv(t *testing.T, db storetest.DB, opts envOptions) *env {
 		go func() { w.run(ctx, q); close(done) }()
 		t.Cleanup(func() { cancel(); <-done })
 	}
+	signups := opts.signups
+	if signups == (httpapi.SignupThrottle{}) {
+		signups = httpapi.SignupThrottle{PerAddress: 1_000_000, Total: 1_000_000}
+	}
+	var mailer httpapi.Mailer = mail.Outbox{Dir: filepath.Join(dir, "outbox"), From: "ANB <no-reply@anb.test>"}
+	if opts.mailer != nil {
+		mailer = opts.mailer
+	}
 	e.srv = httptest.NewServer(httpapi.New(httpapi.Config{
 		Accounts: db.Store, Catalog: db.Store, Database: db.Store, Videos: &videos.Service{Library: db.Store, Files: blobs, Queue: q, Log: log},
 		Blobs: blobs, Tokens: e.tokens, Log: log,
 		SpoolDir: e.spoolDir, RankingsCacheTTL: opts.rankingTTL,
-		CORSOrigins: opts.cors, LoginThrottle: opts.throttle,
+		CORSOrigins: opts.cors, LoginThrottle: opts.throttle, TrustedProxies: opts.trusted,
+		SignupThrottle: signups, VoteCounting: opts.counting, Mailer: mailer, PublicURL: opts.publicURL,
 	}))
 	t.Cleanup(e.srv.Close)
 	// Every request and response of these tests must match the published contract.

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,19 +22,28 @@ const (
 type paging struct{ page, size int }
 
 // queryParams checks that the query names only allowed parameters, so a
-// misspelt one is reported instead of silently ignored.
+// misspelt one is reported instead of silently ignored. Every unknown
+// parameter is named, sorted, so the same request gets the same answer.
 func queryParams(c echo.Context, allowed ...string) error {
+	var unknown []string
 	for name := range c.QueryParams() {
-		known := false
-		for _, a := range allowed {
-			known = known || name == a
-		}
-		if !known {
-			return badRequest(fmt.Sprintf("Parámetro desconocido: %s. Se admiten: %s.", name, strings.Join(allowed, ", ")),
-				map[string]string{name: "Parámetro desconocido."})
+		if !slices.Contains(allowed, name) {
+			unknown = append(unknown, name)
 		}
 	}
-	return nil
+	if len(unknown) == 0 {
+		return nil
+	}
+	slices.Sort(unknown)
+	details := make(map[string]string, len(unknown))
+	for _, name := range unknown {
+		details[name] = "Parámetro desconocido."
+	}
+	label := "Parámetro desconocido"
+	if len(unknown) > 1 {
+		label = "Parámetros desconocidos"
+	}
+	return badRequest(fmt.Sprintf("%s: %s. Se admiten: %s.", label, strings.Join(unknown, ", "), strings.Join(allowed, ", ")), details)
 }
 
 // parsePaging reads page and page_size; size is the default page size.
@@ -73,6 +83,8 @@ type publicVideoItem struct {
 	City         string    `json:"city"`
 	Country      string    `json:"country"`
 	HasVoted     *bool     `json:"has_voted,omitempty"`
+	// VotePending: the viewer's vote waits for their e-mail's verification.
+	VotePending bool `json:"vote_pending,omitempty"`
 }
 
 func (a *api) publicVideos(c echo.Context) error {
@@ -100,6 +112,7 @@ func (a *api) publicVideos(c echo.Context) error {
 			PlayerName: v.PlayerName(), City: v.City, Country: v.Country}
 		if viewer != 0 {
 			out[i].HasVoted = &v.HasVoted
+			out[i].VotePending = v.VotePending
 		}
 	}
 	return c.JSON(http.StatusOK, out)
@@ -110,8 +123,18 @@ func (a *api) vote(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.Videos.Vote(c.Request().Context(), userID(c), id); err != nil {
+	req := c.Request()
+	pending, err := a.Videos.Vote(req.Context(), store.Ballot{UserID: userID(c), VideoID: id,
+		Address: a.auditHash("address", addressGroup(a.clientAddress(req))), Agent: a.auditHash("agent", req.UserAgent()),
+		VerifiedOnly: a.VoteCounting == VoteCountingVerified})
+	if err != nil {
 		return err
+	}
+	if pending {
+		// Still 200 with the contract's message: the vote is stored, and
+		// counts once the voter's e-mail is verified.
+		return c.JSON(http.StatusOK, map[string]any{"message": "Voto registrado exitosamente.", "pending": true,
+			"pending_reason": "Tu voto contará en el ranking cuando confirmes tu correo electrónico."})
 	}
 	return c.JSON(http.StatusOK, map[string]string{"message": "Voto registrado exitosamente."})
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"time"
 
@@ -25,6 +26,10 @@ type Accounts interface {
 	LoginFailures(ctx context.Context, window time.Duration, limits ...store.Limit) (store.FailureState, error)
 	RecordLoginFailure(ctx context.Context, window time.Duration, subjects ...string) error
 	ClearLoginFailures(ctx context.Context, subjects ...string) error
+	Take(ctx context.Context, subject string, max int, window time.Duration) (time.Duration, bool, error)
+	UserByID(ctx context.Context, id int64) (store.User, error)
+	SaveVerification(ctx context.Context, userID int64, tokenHash string, expires time.Time) error
+	Verify(ctx context.Context, tokenHash string) (store.User, error)
 }
 
 // Catalog is what the read endpoints need: videos, the gallery and the
@@ -48,7 +53,7 @@ type Database interface {
 type Videos interface {
 	Upload(ctx context.Context, in videos.NewUpload) (store.Video, error)
 	Delete(ctx context.Context, id string, owner int64) (store.Video, error)
-	Vote(ctx context.Context, userID int64, videoID string) error
+	Vote(ctx context.Context, b store.Ballot) (pending bool, err error)
 }
 
 // Media serves a stored file: streamed from disk, or a redirect to S3.
@@ -72,12 +77,28 @@ type Config struct {
 	CORSOrigins []string
 	// LoginThrottle bounds failed logins; zero fields take the defaults.
 	LoginThrottle LoginThrottle
+	// TrustedProxies are the peers whose X-Forwarded-For names the client
+	// (see clientAddress); nil: loopback only.
+	TrustedProxies []netip.Prefix
+	// SignupThrottle bounds signups; zero fields take the defaults.
+	SignupThrottle SignupThrottle
+	// VoteCounting is the counting rule: VoteCountingAll ("" too) or
+	// VoteCountingVerified.
+	VoteCounting string
+	// Mailer sends the verification messages.
+	Mailer Mailer
+	// PublicURL is the base of the links in e-mails; empty: the request's.
+	PublicURL string
+	// VerificationTTL and VerificationResends: zero takes the defaults.
+	VerificationTTL     time.Duration
+	VerificationResends int
 	// Mount adds routes owned by other packages (web page, API docs).
 	Mount []func(*echo.Echo)
 }
 
 type api struct {
 	Config
+	trusted  []netip.Prefix
 	rankings *ttlCache[rankingsKey, []rankingItem]
 	totals   *ttlCache[totalsKey, int64]
 }
@@ -85,7 +106,10 @@ type api struct {
 // New builds the HTTP handler of the API.
 func New(cfg Config) *echo.Echo {
 	a := &api{Config: cfg, rankings: newTTLCache[rankingsKey, []rankingItem](cfg.RankingsCacheTTL),
-		totals: newTTLCache[totalsKey, int64](cfg.RankingsCacheTTL)}
+		totals: newTTLCache[totalsKey, int64](cfg.RankingsCacheTTL), trusted: cfg.TrustedProxies}
+	if a.trusted == nil {
+		a.trusted = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(cfg.Log)
@@ -102,6 +126,9 @@ func New(cfg Config) *echo.Echo {
 	api := e.Group("/api")
 	api.POST("/auth/signup", a.signup)
 	api.POST("/auth/login", a.login)
+	api.GET("/auth/verify", a.verifyEmail)
+	api.POST("/auth/verification", a.resendVerification, a.requireAuth)
+	api.GET("/auth/me", a.me, a.requireAuth)
 
 	videos := api.Group("/videos")
 	videos.POST("/upload", a.upload, a.requireAuth)

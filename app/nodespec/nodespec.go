@@ -99,6 +99,29 @@ const (
 	EnvLoginFailuresPerAccount = "ANB_LOGIN_FAILURES_PER_ACCOUNT"
 	EnvLoginFailuresPerAddress = "ANB_LOGIN_FAILURES_PER_ADDRESS"
 	EnvLoginFailureWindow      = "ANB_LOGIN_FAILURE_WINDOW"
+	// EnvLoginFailuresPerAccountAddress bounds the failures of one account
+	// from one client address; EnvLoginFailuresPerAccount is the far higher
+	// count, from every address, above which each address gets one failure.
+	EnvLoginFailuresPerAccountAddress = "ANB_LOGIN_FAILURES_PER_ACCOUNT_ADDRESS"
+	// EnvTrustedProxies lists the CIDRs of the proxies whose X-Forwarded-For
+	// is believed (on AWS: the VPC range, where the load balancer's nodes are).
+	EnvTrustedProxies = "ANB_TRUSTED_PROXIES"
+	// Signups allowed per client address and in all per window.
+	EnvSignupsPerAddress = "ANB_SIGNUPS_PER_ADDRESS"
+	EnvSignupsTotal      = "ANB_SIGNUPS_TOTAL"
+	EnvSignupWindow      = "ANB_SIGNUP_WINDOW"
+	// Vote integrity: which votes count, how long their audit data is kept.
+	EnvVoteCounting       = "ANB_VOTE_COUNTING"
+	EnvVoteAuditRetention = "ANB_VOTE_AUDIT_RETENTION"
+	// E-mail verification: how mail is sent, the site the links point at.
+	EnvMail                = "ANB_MAIL"
+	EnvMailFrom            = "ANB_MAIL_FROM"
+	EnvSMTPAddr            = "ANB_SMTP_ADDR"
+	EnvSMTPUsername        = "ANB_SMTP_USERNAME"
+	EnvSMTPPassword        = "ANB_SMTP_PASSWORD"
+	EnvPublicURL           = "ANB_PUBLIC_URL"
+	EnvVerificationTTL     = "ANB_VERIFICATION_TTL"
+	EnvVerificationResends = "ANB_VERIFICATION_RESENDS"
 	// EnvRegion is the AWS SDK's own variable, not one of ours.
 	EnvRegion = "AWS_REGION"
 )
@@ -119,6 +142,22 @@ type Resources struct {
 	DataDir       string // default DataDir
 	Port          int    // web nodes; default Port
 	LifecycleHook string // workers; empty when not in an Auto Scaling group
+
+	// The web tier's vote-integrity settings; each is left out of WebEnv
+	// when empty, and the binary then uses its local default.
+
+	// TrustedProxies is the CIDR list (comma-separated) whose peers'
+	// X-Forwarded-For is believed: on AWS the VPC range. Empty: loopback
+	// only, which on AWS counts every client as the load balancer's address.
+	TrustedProxies string
+	// MailFrom is the sender address of an SES identity the web role may
+	// send from; set, the web nodes send verification mail through SES.
+	MailFrom string
+	// PublicURL is the site's address (https://host), the base of the
+	// verification links.
+	PublicURL string
+	// VoteCounting is "all" or "verified" (stack context).
+	VoteCounting string
 }
 
 func (r Resources) dataDir() string {
@@ -135,7 +174,7 @@ func WebEnv(r Resources) []Var {
 	if port == 0 {
 		port = Port
 	}
-	return []Var{
+	env := []Var{
 		{EnvAddr, ":" + strconv.Itoa(port)},
 		{EnvDataDir, r.dataDir()},
 		{EnvWorkers, "0"},
@@ -147,6 +186,15 @@ func WebEnv(r Resources) []Var {
 		{EnvJWTSecretARN, r.JWTSecretARN},
 		{EnvRegion, r.Region},
 	}
+	if r.MailFrom != "" {
+		env = append(env, Var{EnvMail, "ses"}, Var{EnvMailFrom, r.MailFrom})
+	}
+	for _, v := range []Var{{EnvTrustedProxies, r.TrustedProxies}, {EnvPublicURL, r.PublicURL}, {EnvVoteCounting, r.VoteCounting}} {
+		if v.Value != "" {
+			env = append(env, v)
+		}
+	}
+	return env
 }
 
 // WorkerEnv is the environment of a worker node: one job at a time (ffmpeg

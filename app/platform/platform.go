@@ -18,6 +18,7 @@ import (
 	"github.com/anb/risingstars/app/auth"
 	"github.com/anb/risingstars/app/blob"
 	"github.com/anb/risingstars/app/config"
+	"github.com/anb/risingstars/app/mail"
 	"github.com/anb/risingstars/app/queue"
 	"github.com/anb/risingstars/app/secrets"
 	"github.com/anb/risingstars/app/store"
@@ -44,6 +45,11 @@ type Platform struct {
 	// AWS is the SDK configuration the AWS services were built from (zero in
 	// local mode), for the clients a binary adds of its own.
 	AWS aws.Config
+	// Mailer sends the platform's e-mail: SES, SMTP or the local outbox
+	// folder (DataDir/outbox), as ANB_MAIL says.
+	Mailer interface {
+		Send(ctx context.Context, m mail.Message) error
+	}
 }
 
 // Open connects everything the configuration names. The AWS services
@@ -58,13 +64,21 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Platform, 
 		}
 	}
 	var awsCfg aws.Config
-	if cfg.Storage == "s3" || cfg.Queue == "sqs" || cfg.DBSecretARN != "" || cfg.JWTSecretARN != "" {
+	if cfg.Storage == "s3" || cfg.Queue == "sqs" || cfg.DBSecretARN != "" || cfg.JWTSecretARN != "" || cfg.Mail == "ses" {
 		var err error
 		if awsCfg, err = awsconfig.LoadDefaultConfig(ctx); err != nil {
 			return nil, fmt.Errorf("load AWS configuration: %w", err)
 		}
 	}
 	p.AWS = awsCfg
+	switch cfg.Mail {
+	case "ses":
+		p.Mailer = mail.NewSES(awsCfg, cfg.MailFrom)
+	case "smtp":
+		p.Mailer = mail.SMTP{Addr: cfg.SMTPAddr, From: cfg.MailFrom, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword}
+	default:
+		p.Mailer = mail.Outbox{Dir: filepath.Join(cfg.DataDir, "outbox"), From: cfg.MailFrom}
+	}
 	sm := secrets.NewFromConfig(awsCfg)
 
 	secret, err := jwtSecret(ctx, cfg, sm)

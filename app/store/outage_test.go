@@ -61,7 +61,7 @@ func TestADatabaseOutageIsUnavailableAndBounded(t *testing.T) {
 			if !errors.Is(err, store.ErrUnavailable) {
 				t.Fatalf("error = %v, want ErrUnavailable", err)
 			}
-			if err := db.Store.Vote(ctx, owner.ID, uuid.NewString()); !errors.Is(err, store.ErrUnavailable) {
+			if _, err := db.Store.Vote(ctx, store.Ballot{UserID: owner.ID, VideoID: uuid.NewString()}); !errors.Is(err, store.ErrUnavailable) {
 				t.Fatalf("vote error = %v, want ErrUnavailable", err)
 			}
 			t.Logf("%s: unavailable after %s (timeout 300ms)", fault.name, took.Round(time.Millisecond))

@@ -49,7 +49,7 @@ func TestConcurrentIdenticalVotesCountOnce(t *testing.T) {
 		errs := make(chan error, n)
 		var wg sync.WaitGroup
 		for range n {
-			wg.Go(func() { errs <- db.Store.Vote(ctx, voter.ID, v.ID) })
+			wg.Go(func() { _, err := db.Store.Vote(ctx, store.Ballot{UserID: voter.ID, VideoID: v.ID}); errs <- err })
 		}
 		wg.Wait()
 		close(errs)
@@ -143,7 +143,7 @@ func TestRankingsOrderFilterAndPositions(t *testing.T) {
 			players = append(players, p)
 			v := newPublishedVideo(t, db.Store, p.ID)
 			for j := range 4 - i {
-				if err := db.Store.Vote(ctx, voters[j].ID, v.ID); err != nil {
+				if _, err := db.Store.Vote(ctx, store.Ballot{UserID: voters[j].ID, VideoID: v.ID}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -152,7 +152,7 @@ func TestRankingsOrderFilterAndPositions(t *testing.T) {
 		for range 2 {
 			v := newPublishedVideo(t, db.Store, star.ID)
 			for _, voter := range voters[:5] {
-				if err := db.Store.Vote(ctx, voter.ID, v.ID); err != nil {
+				if _, err := db.Store.Vote(ctx, store.Ballot{UserID: voter.ID, VideoID: v.ID}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -209,17 +209,17 @@ func TestRankingTotalsFollowVideos(t *testing.T) {
 		for _, v := range voters {
 			for _, video := range []store.Video{first, second} {
 				wg.Go(func() {
-					if err := db.Store.Vote(ctx, v.ID, video.ID); err != nil {
+					if _, err := db.Store.Vote(ctx, store.Ballot{UserID: v.ID, VideoID: video.ID}); err != nil {
 						t.Error(err)
 					}
 				})
 			}
 		}
 		wg.Wait()
-		if err := db.Store.Vote(ctx, voters[0].ID, first.ID); !errors.Is(err, store.ErrAlreadyVoted) {
+		if _, err := db.Store.Vote(ctx, store.Ballot{UserID: voters[0].ID, VideoID: first.ID}); !errors.Is(err, store.ErrAlreadyVoted) {
 			t.Fatalf("repeated vote: %v, want ErrAlreadyVoted", err)
 		}
-		if err := db.Store.Vote(ctx, voters[0].ID, pending.ID); !errors.Is(err, store.ErrNotFound) {
+		if _, err := db.Store.Vote(ctx, store.Ballot{UserID: voters[0].ID, VideoID: pending.ID}); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("vote for a pending video: %v, want ErrNotFound", err)
 		}
 		got, err := db.Store.Rankings(ctx, "", 1, 10)

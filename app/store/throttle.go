@@ -20,6 +20,15 @@ type FailureState struct {
 	RetryAfter time.Duration
 	// Counted lists the subjects that have failures in the current window.
 	Counted []string
+	// Windows are the current windows of the counted subjects.
+	Windows map[string]Window
+}
+
+// Window is a subject's count in its current window, and the time left
+// until the window ends.
+type Window struct {
+	Count int
+	Left  time.Duration
 }
 
 // LoginFailures reads the failure counts of the subjects: one primary-key
@@ -40,7 +49,7 @@ func (s *Store) LoginFailures(ctx context.Context, window time.Duration, limits 
 		Scan(&rows).Error; err != nil {
 		return FailureState{}, wrap("read login failures", err)
 	}
-	var st FailureState
+	st := FailureState{Windows: map[string]Window{}}
 	nowMs := time.Now().UnixMilli()
 	for _, r := range rows {
 		end := r.WindowStart + window.Milliseconds()
@@ -48,6 +57,7 @@ func (s *Store) LoginFailures(ctx context.Context, window time.Duration, limits 
 			continue
 		}
 		st.Counted = append(st.Counted, r.Subject)
+		st.Windows[r.Subject] = Window{Count: r.Failures, Left: time.Duration(end-nowMs) * time.Millisecond}
 		for _, l := range limits {
 			if l.Subject == r.Subject && r.Failures >= l.Max {
 				st.RetryAfter = max(st.RetryAfter, time.Duration(end-nowMs)*time.Millisecond)

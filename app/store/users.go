@@ -19,7 +19,13 @@ type User struct {
 	City         string
 	Country      string
 	CreatedAt    time.Time
+	VerifiedAt   *time.Time // nil until the e-mail is verified
+	// SignupAddress is a keyed hash of the client address at signup, for
+	// the vote audit (written, never read back into User).
+	SignupAddress string `gorm:"-"`
 }
+
+const userColumns = "id, first_name, last_name, email, password_hash, city, country, created_at, verified_at"
 
 // displayName is how a player appears in the gallery and the rankings.
 func displayName(first, last string) string { return first + " " + last }
@@ -36,9 +42,9 @@ func (s *Store) CreateUser(ctx context.Context, u *User) error {
 	var ids []int64
 	// ON CONFLICT keeps concurrent signups with one e-mail to a single row
 	// without turning the loser's attempt into a database error.
-	err := s.db.WithContext(ctx).Raw(`INSERT INTO users (first_name, last_name, email, password_hash, city, city_key, country, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email) DO NOTHING RETURNING id`,
-		u.FirstName, u.LastName, u.Email, u.PasswordHash, u.City, CityKey(u.City), u.Country, u.CreatedAt).Scan(&ids).Error
+	err := s.db.WithContext(ctx).Raw(`INSERT INTO users (first_name, last_name, email, password_hash, city, city_key, country, created_at, signup_address)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email) DO NOTHING RETURNING id`,
+		u.FirstName, u.LastName, u.Email, u.PasswordHash, u.City, CityKey(u.City), u.Country, u.CreatedAt, u.SignupAddress).Scan(&ids).Error
 	if err != nil {
 		return wrap("insert user", err)
 	}
@@ -59,7 +65,7 @@ func (s *Store) userWhere(ctx context.Context, cond string, arg any) (User, erro
 	defer cancel()
 	var u User
 	err := s.db.WithContext(ctx).Table("users").
-		Select("id, first_name, last_name, email, password_hash, city, country, created_at").
+		Select(userColumns).
 		Where(cond, arg).Take(&u).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return User{}, ErrNotFound

@@ -107,6 +107,7 @@ type PublicVideo struct {
 	City        string
 	Country     string
 	HasVoted    bool
+	VotePending bool // the viewer's vote waits for the verification of their e-mail
 }
 
 // PlayerName is the display name of the video's player.
@@ -127,43 +128,77 @@ func (s *Store) PublicVideos(ctx context.Context, viewerID int64, page, pageSize
 	var out []PublicVideo
 	err := s.db.WithContext(ctx).Raw(`SELECT v.id, v.title, v.votes, v.uploaded_at, v.processed_at,
 			u.first_name, u.last_name, u.city, u.country,
-			EXISTS (SELECT 1 FROM votes x WHERE x.video_id = v.id AND x.user_id = ?) AS has_voted
+			EXISTS (SELECT 1 FROM votes x WHERE x.video_id = v.id AND x.user_id = ?) AS has_voted,
+			EXISTS (SELECT 1 FROM votes x WHERE x.video_id = v.id AND x.user_id = ? AND x.pending) AS vote_pending
 		FROM videos v JOIN users u ON u.id = v.user_id
 		WHERE v.is_public AND v.status = '`+StatusProcessed+`'
 		ORDER BY v.processed_at DESC, v.id DESC
-		LIMIT ? OFFSET ?`, viewerID, pageSize, (page-1)*pageSize).Scan(&out).Error
+		LIMIT ? OFFSET ?`, viewerID, viewerID, pageSize, (page-1)*pageSize).Scan(&out).Error
 	if err != nil {
 		return nil, wrap("list public videos", err)
 	}
 	return out, nil
 }
 
-// Vote counts userID's vote for a public processed video, once.
-func (s *Store) Vote(ctx context.Context, userID int64, videoID string) error {
+// Ballot is one vote as cast: who, for what, and what the audit keeps
+// about where it came from.
+type Ballot struct {
+	UserID  int64
+	VideoID string
+	// Address and Agent are keyed hashes of the client address and the
+	// User-Agent (the platform never stores either in the clear).
+	Address, Agent string
+	// VerifiedOnly is the counting rule "verified": the vote of an account
+	// whose e-mail is not verified is stored pending and counts from the
+	// account's verification on.
+	VerifiedOnly bool
+}
+
+// Vote stores b's vote for a public processed video, once, and counts it
+// unless it is pending (the result says which).
+func (s *Store) Vote(ctx context.Context, b Ballot) (pending bool, err error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var n int64
-		if err := tx.Raw("SELECT COUNT(*) FROM videos WHERE id = ? AND is_public AND status = ?", videoID, StatusProcessed).Scan(&n).Error; err != nil {
+		if err := tx.Raw("SELECT COUNT(*) FROM videos WHERE id = ? AND is_public AND status = ?", b.VideoID, StatusProcessed).Scan(&n).Error; err != nil {
 			return wrap("find video", err)
 		}
 		if n == 0 {
 			return ErrNotFound
 		}
+		if b.VerifiedOnly {
+			// FOR SHARE orders this vote with a concurrent verification of the
+			// account (which updates the row): the vote either sees the account
+			// verified or is stored before verification releases the pending votes.
+			lock := ""
+			if s.dialect == "postgres" {
+				lock = " FOR SHARE"
+			}
+			var unverified []bool
+			if err := tx.Raw("SELECT verified_at IS NULL FROM users WHERE id = ?"+lock, b.UserID).Scan(&unverified).Error; err != nil {
+				return wrap("read account", err)
+			}
+			pending = len(unverified) == 1 && unverified[0]
+		}
 		// The primary key (user_id, video_id) decides between concurrent votes.
-		res := tx.Exec("INSERT INTO votes (user_id, video_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", userID, videoID, now())
+		res := tx.Exec("INSERT INTO votes (user_id, video_id, created_at, address, agent, pending) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+			b.UserID, b.VideoID, now(), b.Address, b.Agent, pending)
 		if res.Error != nil {
 			return wrap("insert vote", res.Error)
 		}
 		if res.RowsAffected == 0 {
 			return ErrAlreadyVoted
 		}
-		if err := tx.Exec("UPDATE videos SET votes = votes + 1 WHERE id = ?", videoID).Error; err != nil {
+		if pending {
+			return nil
+		}
+		if err := tx.Exec("UPDATE videos SET votes = votes + 1 WHERE id = ?", b.VideoID).Error; err != nil {
 			return wrap("count vote", err)
 		}
 		return nil
 	})
-	return markUnavailable(err)
+	return pending, markUnavailable(err)
 }
 
 // Ranking is one player's line in the rankings.

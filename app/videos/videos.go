@@ -34,7 +34,7 @@ type Library interface {
 	CreateVideo(ctx context.Context, v *store.Video) error
 	MarkEnqueued(ctx context.Context, id string) error
 	DeleteVideo(ctx context.Context, id string, ownerID int64) (store.Video, error)
-	Vote(ctx context.Context, userID int64, videoID string) error
+	Vote(ctx context.Context, b store.Ballot) (pending bool, err error)
 }
 
 // Service runs the use cases of players and voters.
@@ -95,11 +95,13 @@ func (s *Service) Delete(ctx context.Context, id string, owner int64) (store.Vid
 	return v, nil
 }
 
-// Vote counts the user's vote for a public processed video, once:
+// Vote stores the user's vote for a public processed video, once, and
+// counts it unless it must wait for the voter's verification (pending):
 // store.ErrAlreadyVoted for a second vote, store.ErrNotFound for a video
-// that is unknown, private or not processed yet.
-func (s *Service) Vote(ctx context.Context, userID int64, videoID string) error {
-	return s.Library.Vote(ctx, userID, videoID)
+// that is unknown, private or not processed yet. An owner may vote for
+// their own video (see the README, "Vote integrity").
+func (s *Service) Vote(ctx context.Context, b store.Ballot) (bool, error) {
+	return s.Library.Vote(ctx, b)
 }
 
 // removeFiles deletes a video's files; a failure leaves an orphan file,

@@ -33,7 +33,7 @@ func (l *fakeLibrary) MarkEnqueued(_ context.Context, id string) error {
 func (l *fakeLibrary) DeleteVideo(context.Context, string, int64) (store.Video, error) {
 	return store.Video{}, nil
 }
-func (l *fakeLibrary) Vote(context.Context, int64, string) error { return nil }
+func (l *fakeLibrary) Vote(context.Context, store.Ballot) (bool, error) { return false, nil }
 
 type fakeFiles struct {
 	mu      sync.Mutex

@@ -22,12 +22,15 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/anb/risingstars/app/mail/smtptest"
 	"github.com/anb/risingstars/app/mp4/mediatest"
 )
 
 // The browser test drives the real page, served by the real server binary,
-// in headless Chromium: two users, an upload that gets processed, a vote and
-// the ranking. It is black-box: it builds ./app, starts it on a free port
+// in headless Chromium: two users, an upload that gets processed, a vote
+// that waits for the voter's e-mail verification (the server counts
+// verified votes only and mails through a real SMTP server the test runs),
+// the verification link followed in the browser, and the ranking. It is black-box: it builds ./app, starts it on a free port
 // with a fresh data folder and talks to it only through the browser.
 //
 // Environment:
@@ -57,7 +60,8 @@ func TestBrowserJourney(t *testing.T) {
 	}
 
 	artifacts := artifactsDir(t)
-	base := startServer(t, artifacts)
+	smtpd := smtptest.Start(t)
+	base := startServer(t, artifacts, "ANB_VOTE_COUNTING=verified", "ANB_SMTP_ADDR="+smtpd.Addr, "ANB_MAIL_FROM=ANB Rising Stars <votos@anb.test>")
 	clip := makeClip(t)
 
 	browser := startBrowser(t, chromium)
@@ -74,6 +78,9 @@ func TestBrowserJourney(t *testing.T) {
 	j.fillSignup(tabA, a)
 	j.shot(tabA, "01-signup")
 	j.do(tabA, "submit sign up", chromedp.Click(chromedp.CSS(`#signup-form button[type=submit]`)), chromedp.WaitVisible(chromedp.ID("upload-form")))
+	if msg := j.text(tabA, ".flash-region .alert-message"); !strings.Contains(msg, "Te enviamos un mensaje a "+a.email) {
+		t.Errorf("after signing up the page says %q, want that a verification message was sent", msg)
+	}
 
 	// A QuickTime movie named .mp4 is refused before it is sent, with the
 	// reason and what to do.
@@ -144,18 +151,14 @@ func TestBrowserJourney(t *testing.T) {
 		t.Errorf("votes before voting = %s, want 0", got)
 	}
 	j.shot(tabB, "08-gallery-before-vote")
-	j.do(tabB, "vote with the keyboard",
-		chromedp.Focus(chromedp.CSS(card+` button.vote-button`)),
-		chromedp.KeyEvent(kb.Enter),
-		chromedp.WaitVisible(chromedp.CSS(card+` button.vote-button[disabled]`)),
-		chromedp.WaitVisible(chromedp.CSS(card+` .votes-count[data-votes="1"]`)))
-	j.shot(tabB, "09-gallery-voted")
-	j.do(tabB, "reload the gallery", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(card+` button.vote-button`)))
-	if disabled := j.eval(tabB, fmt.Sprintf(`document.querySelector(%q).disabled`, card+` button.vote-button`)); disabled != "true" {
-		t.Errorf("after a reload the vote button is enabled again; has_voted was not honoured")
-	}
-	if got := j.attr(tabB, card+` .votes-count`, "data-votes"); got != "1" {
-		t.Errorf("votes after a reload = %s, want 1", got)
+	if os.Getenv("ANB_BASE_URL") == "" {
+		j.pendingVoteThenVerify(tabB, smtpd, card, b)
+	} else {
+		// A deployment's mail does not reach this test: its rule must be "all".
+		j.do(tabB, "vote with the keyboard",
+			chromedp.Focus(chromedp.CSS(card+` button.vote-button`)),
+			chromedp.KeyEvent(kb.Enter),
+			chromedp.WaitVisible(chromedp.CSS(card+` .votes-count[data-votes="1"]`)))
 	}
 
 	// The ranking of A's city, typed in capitals and without its accent,
@@ -221,6 +224,62 @@ func TestBrowserJourney(t *testing.T) {
 	j.shot(anon, "13-gallery-anonymous")
 
 	j.checkNoScriptErrors()
+}
+
+// pendingVoteThenVerify: under the rule "verified", the voter's vote is
+// pending until the voter follows the link of their e-mail, which the
+// profile can send again; then it counts.
+func (j *journey) pendingVoteThenVerify(tab context.Context, smtpd *smtptest.Server, card string, b player) {
+	base := j.base
+	// B's e-mail is not verified: the vote is stored but pending, and the
+	// count does not move.
+	j.do(tab, "vote with the keyboard",
+		chromedp.Focus(chromedp.CSS(card+` button.vote-button`)),
+		chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS(card+` button.vote-button.vote-pending[disabled]`)))
+	if note := j.text(tab, card+` .vote-pending-note`); !strings.Contains(note, "cuando confirmes tu correo") {
+		j.t.Errorf("the pending vote says %q", note)
+	}
+	if got := j.attr(tab, card+` .votes-count`, "data-votes"); got != "0" {
+		j.t.Errorf("votes after a pending vote = %s, want 0", got)
+	}
+	j.shot(tab, "09-gallery-vote-pending")
+	j.do(tab, "reload the gallery", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(card+` button.vote-button.vote-pending[disabled]`)))
+
+	// The profile says the e-mail is not verified and sends the message again.
+	j.do(tab, "open the profile", chromedp.Navigate(base+"/#/profile"), chromedp.WaitVisible(chromedp.CSS(`#email-status[data-verified=false]`)))
+	j.do(tab, "resend the verification message",
+		chromedp.Click(chromedp.ID("resend-verification")),
+		chromedp.WaitVisible(chromedp.CSS(`.profile-card .alert-success`)))
+	j.shot(tab, "09b-profile-unverified")
+	// The newest message's link is the one that works.
+	deadline := time.Now().Add(30 * time.Second)
+	for len(smtpd.Messages(b.email)) < 2 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	messages := smtpd.Messages(b.email)
+	if len(messages) != 2 {
+		j.t.Fatalf("%d messages to B, want 2 (signup and resend)", len(messages))
+	}
+	verified := false
+	for _, m := range messages {
+		j.do(tab, "follow a verification link", chromedp.Navigate(m.Link(j.t)), chromedp.WaitVisible(chromedp.ID("verify-result")))
+		if strings.Contains(j.text(tab, "h1"), "Correo confirmado") {
+			verified = true
+			j.shot(tab, "09c-email-verified")
+		}
+	}
+	if !verified {
+		j.t.Fatal("no verification link of B's messages verified the e-mail")
+	}
+	j.do(tab, "the profile says verified", chromedp.Navigate(base+"/#/profile"), chromedp.WaitVisible(chromedp.CSS(`#email-status[data-verified=true]`)))
+	j.do(tab, "the vote counts now", chromedp.Navigate(base+"/#/gallery"),
+		chromedp.WaitVisible(chromedp.CSS(card+` .votes-count[data-votes="1"]`)),
+		chromedp.WaitVisible(chromedp.CSS(card+` button.vote-button.voted[disabled]`)))
+	if pending := j.eval(tab, fmt.Sprintf(`document.querySelector(%q).classList.contains('vote-pending')`, card+` button.vote-button`)); pending != "false" {
+		j.t.Errorf("after verification the vote is still shown pending")
+	}
+	j.shot(tab, "09d-gallery-voted")
 }
 
 // journey holds what the steps share; its helpers fail the test with the
@@ -502,8 +561,10 @@ func startBrowser(t *testing.T, chromium string) context.Context {
 }
 
 // startServer builds ./app and runs it on a free port with a fresh data
-// folder and in-process workers, or returns ANB_BASE_URL when it is set.
-func startServer(t *testing.T, artifacts string) string {
+// folder, in-process workers and the extra settings, or returns
+// ANB_BASE_URL when it is set (a deployment counting every vote: its
+// verification mail cannot reach the test).
+func startServer(t *testing.T, artifacts string, settings ...string) string {
 	t.Helper()
 	if u := os.Getenv("ANB_BASE_URL"); u != "" {
 		return strings.TrimRight(u, "/")
@@ -541,6 +602,7 @@ func startServer(t *testing.T, artifacts string) string {
 		"ANB_RANKINGS_CACHE_TTL=0",
 		"ANB_WORKERS=1",
 	)
+	cmd.Env = append(cmd.Env, settings...)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	if err := cmd.Start(); err != nil {

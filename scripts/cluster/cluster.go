@@ -366,11 +366,17 @@ func (c *Cluster) nodeEnv(tier []nodespec.Var, speed ...nodespec.Var) []string {
 		standIns = append(standIns, nodespec.Var{Name: nodespec.EnvFFmpeg, Value: ffmpeg})
 	}
 	env := baseEnv()
-	for _, vars := range [][]nodespec.Var{tier, standIns, speed, c.opt.Env} {
+	for _, vars := range [][]nodespec.Var{tier, standIns, speed, oneAddress, c.opt.Env} {
 		env = append(env, nodespec.Environ(vars)...)
 	}
 	return env
 }
+
+// oneAddress raises the signup limits: every client of the topology on one
+// machine (tests, the load tool) comes from loopback, one address, where on
+// AWS each user has their own. A test of the limits sets them back through
+// Options.Env, which comes after.
+var oneAddress = []nodespec.Var{{Name: nodespec.EnvSignupsPerAddress, Value: "1000000"}, {Name: nodespec.EnvSignupsTotal, Value: "1000000"}}
 
 // StartWeb starts (or restarts) web node i and waits until it is live.
 func (c *Cluster) StartWeb(ctx context.Context, i int) (*Proc, error) {

@@ -14,6 +14,8 @@
 //	-mode vote      POST /api/public/videos/{id}/vote, each pair once, plus deliberate
 //	                duplicates; with -db it then checks the counts in PostgreSQL
 //	-mode upload    concurrent large uploads (e.g. 10 × 50 MB)
+//	-mode attack    ballot stuffing from one address while normal users browse and
+//	                vote; with -db, what the vote audit flags
 //
 // Results:
 //
@@ -73,6 +75,10 @@ type options struct {
 	dupFraction float64
 	voters      int
 
+	// attack
+	normalUsers, attackers  int
+	auditBurst, auditShared int
+
 	// upload and batch
 	uploads           int
 	uploadConcurrency int
@@ -86,7 +92,7 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.mode, "mode", "", "web | batch | rankings | videos | vote | upload | summary")
+	flag.StringVar(&o.mode, "mode", "", "web | batch | rankings | videos | vote | upload | attack | summary")
 	flag.StringVar(&o.base, "base", "http://127.0.0.1:8080", "base URL of the API")
 	flag.StringVar(&o.out, "out", "scripts/loadtest/out", "directory for JSON, Markdown and PNG results")
 	flag.StringVar(&o.label, "label", "", "suffix of the result file names (e.g. nocache)")
@@ -116,6 +122,10 @@ func main() {
 
 	flag.Float64Var(&o.dupFraction, "dup-fraction", 0.05, "vote: share of requests that repeat an accepted vote (must get 400)")
 	flag.IntVar(&o.voters, "voters", 2000, "vote: distinct voters")
+	flag.IntVar(&o.normalUsers, "normal-users", 24, "attack: normal users, one address each")
+	flag.IntVar(&o.attackers, "attackers", 8, "attack: concurrent workers of the script on one address")
+	flag.IntVar(&o.auditBurst, "audit-burst-accounts", 5, "attack: the audit's -burst-accounts")
+	flag.IntVar(&o.auditShared, "audit-shared-address", 5, "attack: the audit's -shared-address")
 
 	flag.IntVar(&o.uploads, "uploads", 10, "upload/batch: number of uploads")
 	flag.IntVar(&o.uploadConcurrency, "upload-concurrency", 10, "upload/batch: uploads in flight at once")
@@ -134,7 +144,7 @@ func main() {
 
 	modes := map[string]func(context.Context, *options) error{
 		"web": runWeb, "batch": runBatch, "rankings": runRankings, "videos": runVideos, "vote": runVote,
-		"upload": runUpload, "summary": runSummary,
+		"upload": runUpload, "summary": runSummary, "attack": runAttack,
 	}
 	if tool, ok := movedModes[o.mode]; ok {
 		fmt.Fprintf(os.Stderr, "loadtest: -mode %s is now its own tool: go run ./scripts/%s -h\n", o.mode, tool)
@@ -142,7 +152,7 @@ func main() {
 	}
 	run, ok := modes[o.mode]
 	if !ok {
-		fmt.Fprintf(os.Stderr, "loadtest: -mode must be one of web, batch, rankings, videos, vote, upload, summary (got %q)\n", o.mode)
+		fmt.Fprintf(os.Stderr, "loadtest: -mode must be one of web, batch, rankings, videos, vote, upload, attack, summary (got %q)\n", o.mode)
 		flag.Usage()
 		os.Exit(2)
 	}

@@ -8,7 +8,7 @@
 #   scripts/loadtest/run-local.sh                 # every step
 #   STEPS="seed rankings vote" scripts/loadtest/run-local.sh
 #
-# Steps: seed rankings videos gallery vote rate upload nocache web batch worker memtest summary
+# Steps: seed rankings videos gallery vote rate upload nocache web attack batch worker memtest summary
 # A failed step is reported at the end; the following steps still run.
 # Knobs (env): OUT, PORT (19380), DURATION (20s), CLIENTS (1,8,32,64,128),
 #   API_PROCS / LOADGEN_PROCS (GOMAXPROCS of the API and of the load generator;
@@ -28,7 +28,7 @@ MAX_LOAD=${MAX_LOAD:-1.5}
 WAIT_LOAD=${WAIT_LOAD:-600}
 LABEL=${LABEL:-}
 DB_PREFIX=${DB_PREFIX:-anb_capacity}
-STEPS=${STEPS:-seed rankings videos gallery vote rate upload nocache web batch worker memtest summary}
+STEPS=${STEPS:-seed rankings videos gallery vote rate upload nocache web attack batch worker memtest summary}
 JWT_SECRET=loadtest-secret-not-for-production-0123456789
 BASE=http://127.0.0.1:$PORT
 PG=postgres://anb:anb@127.0.0.1:5432
@@ -63,14 +63,17 @@ fresh_db() {
 }
 
 # start_api DB [ENV=VALUE...]: run the API on loopback, its JSON request log
-# going to a file as under systemd/journald (not to a terminal).
+# going to a file as under systemd/journald (not to a terminal). The load
+# generator signs up all its users from one address (loopback), so the
+# signup limits are raised; the attack step sets them back to the defaults.
 start_api() {
   local db=$1
   shift
   stop_api
   mkdir -p "$WORK/data-$db"
   env ANB_ADDR=127.0.0.1:$PORT ANB_DATA_DIR="$WORK/data-$db" ANB_DATABASE_URL="$PG/$db?sslmode=disable" \
-    ANB_JWT_SECRET=$JWT_SECRET ANB_WORKERS=0 ${API_PROCS:+GOMAXPROCS=$API_PROCS} "$@" \
+    ANB_JWT_SECRET=$JWT_SECRET ANB_WORKERS=0 ANB_SIGNUPS_PER_ADDRESS=1000000 ANB_SIGNUPS_TOTAL=1000000 \
+    ${API_PROCS:+GOMAXPROCS=$API_PROCS} "$@" \
     "$API_BIN" >>"$WORK/api-$db.log" 2>&1 &
   API_PID=$!
   for _ in $(seq 100); do curl -sf "$BASE/health" >/dev/null && return 0; sleep 0.2; done
@@ -153,6 +156,23 @@ if has web; then
   start_api "$LOAD_DB"
   quiet
   lt -mode web ${LABEL:+-label "$LABEL"} -base "$BASE" -api-pid "$API_PID" -stages 1,2,4,8,16,32,64 -stage-duration "$DURATION"
+fi
+if has attack; then
+  # Ballot stuffing from one address among normal users, on a freshly seeded
+  # database (the web step's users all come from loopback and would blur
+  # the audit's precision), with the default signup limits.
+  # One fresh database per counting rule: the signup counts of the first
+  # run would still hold the script's address in the second.
+  ATTACK_DB=${DB_PREFIX}_attack
+  for rule in all verified; do
+    stop_api
+    fresh_db "$ATTACK_DB"
+    "$BIN/loadseed" -db "$PG/$ATTACK_DB?sslmode=disable" >/dev/null
+    start_api "$ATTACK_DB" ANB_SIGNUPS_PER_ADDRESS=10 ANB_SIGNUPS_TOTAL=1000 ANB_VOTE_COUNTING=$rule
+    quiet
+    lt -mode attack -label "$(label "$rule")" -base "$BASE" -duration "$DURATION" -think 1s -normal-users 24 -attackers 8 \
+      -db "$PG/$ATTACK_DB?sslmode=disable"
+  done
 fi
 if has batch; then
   BATCH_DB=${DB_PREFIX}_batch

@@ -182,4 +182,6 @@ export const api = {
   publicVideos: (params, signal) => request(`/api/public/videos?${new URLSearchParams(params)}`, { auth: 'optional', signal, paged: true }),
   vote: (id) => request(`/api/public/videos/${encodeURIComponent(id)}/vote`, { method: 'POST', auth: 'required' }),
   rankings: (params, signal) => request(`/api/public/rankings?${new URLSearchParams(params)}`, { signal, paged: true }),
+  me: (signal) => request('/api/auth/me', { auth: 'required', signal }),
+  resendVerification: () => request('/api/auth/verification', { method: 'POST', auth: 'required' }),
 };

@@ -5,6 +5,7 @@ import { h } from './dom.js';
 import * as auth from './pages/auth.js';
 import * as gallery from './pages/gallery.js';
 import * as mine from './pages/mine.js';
+import * as profile from './pages/profile.js';
 import * as rankings from './pages/rankings.js';
 import * as uploadPage from './pages/upload.js';
 
@@ -13,6 +14,7 @@ const routes = {
   rankings: { title: 'Rankings', render: rankings.render },
   upload: { title: 'Subir video', render: uploadPage.render, needsLogin: true },
   mine: { title: 'Mis videos', render: mine.render, needsLogin: true },
+  profile: { title: 'Mi perfil', render: profile.render, needsLogin: true },
   login: { title: 'Iniciar sesión', render: auth.renderLogin },
   signup: { title: 'Registrarse', render: auth.renderSignup },
 };
@@ -63,7 +65,7 @@ function renderAccount() {
   const s = session();
   if (s) {
     box.replaceChildren(
-      h('span', { class: 'account-user', title: s.email || '' }, s.email || 'Sesión iniciada'),
+      h('a', { class: 'account-user', href: '#/profile', 'data-route': 'profile', title: 'Mi perfil' }, s.email || 'Mi perfil'),
       h('button', {
         type: 'button', class: 'button button-ghost', id: 'logout',
         onclick: () => {

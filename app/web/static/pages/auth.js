@@ -62,7 +62,7 @@ export function renderSignup(view, { params, flash, go, safeNext }) {
     busy(submit, true, 'Creando cuenta…');
     try {
       const res = await api.signup(v);
-      const created = (res && res.message) || 'Usuario creado exitosamente.';
+      const created = `${(res && res.message) || 'Usuario creado exitosamente.'} Te enviamos un mensaje a ${v.email} para confirmar tu correo: abre su enlace para que tus votos cuenten.`;
       try {
         const login = await api.login({ email: v.email, password: v.password1 });
         saveSession(login, v.email);

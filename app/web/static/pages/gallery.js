@@ -30,6 +30,20 @@ function voteControl(video, card) {
     button.textContent = '✓ Ya votaste';
     button.setAttribute('aria-label', `Ya votaste por ${video.title}`);
   };
+  // A pending vote is stored but counts only once the voter's e-mail is verified.
+  const markPending = (reason) => {
+    button.disabled = true;
+    button.classList.add('voted', 'vote-pending');
+    button.textContent = '⏳ Voto pendiente';
+    button.setAttribute('aria-label', `Tu voto por ${video.title} está pendiente`);
+    status.replaceChildren(h('span', { class: 'vote-pending-note' },
+      reason || 'Tu voto contará en el ranking cuando confirmes tu correo electrónico. ',
+      h('a', { href: '#/profile' }, 'Ver mi perfil')));
+  };
+  if (video.vote_pending) {
+    markPending();
+    return button;
+  }
   if (video.has_voted) {
     markVoted();
     return button;
@@ -42,6 +56,10 @@ function voteControl(video, card) {
     status.replaceChildren();
     try {
       const res = await api.vote(video.video_id);
+      if (res && res.pending) {
+        markPending(`${res.message} ${res.pending_reason || ''} `);
+        return;
+      }
       const votes = (Number(count.dataset.votes) || 0) + 1;
       count.dataset.votes = String(votes);
       count.textContent = votesText(votes);
