@@ -45,6 +45,8 @@ var contextKeys = []struct{ key, def, lab, help string }{
 	{"dbMaxAllocatedStorage", "100", "", "RDS storage autoscaling limit, GiB"},
 	{"dbMonitoringInterval", "0", "", "RDS enhanced monitoring interval in seconds (0 = off; 1, 5, 10, 15, 30 or 60)"},
 	{"removalPolicy", "retain", "destroy", "retain or destroy the data (buckets, database, secrets, logs) with the stack"},
+	{"mailFrom", "", "", "sender address of a verified SES identity: the web nodes send verification mail through SES (empty: they keep it in their outbox, nothing is sent)"},
+	{"voteCounting", "all", "", "all (every vote counts) or verified (votes of unverified accounts count once the account is verified; needs mailFrom)"},
 	{"alarmEmail", "", "", `e-mail subscribed to the alarms, or "none" to deploy without a subscriber on purpose`},
 	{"certificateArn", "", "", "ACM certificate ARN: HTTPS on 443 and HTTP->HTTPS redirect (optional)"},
 	{"domainName", "", "", "the site's domain (with hostedZoneId; instead of certificateArn): a DNS-validated certificate, HTTPS and an alias record"},
@@ -93,6 +95,7 @@ type config struct {
 	RemovalPolicy                              awscdk.RemovalPolicy
 	AlarmEmail, CertificateArn                 string
 	DomainName, HostedZoneId                   string
+	MailFrom, VoteCounting                     string
 	NoAlarmSubscriber                          bool
 }
 
@@ -180,6 +183,8 @@ func loadConfig(get func(key string) (string, bool)) (config, error) {
 		DBMaxStorage:       number("dbMaxAllocatedStorage", 20, 65536),
 		DBMonitoring:       number("dbMonitoringInterval", 0, 60),
 		AlarmEmail:         val["alarmEmail"],
+		MailFrom:           val["mailFrom"],
+		VoteCounting:       val["voteCounting"],
 		CertificateArn:     val["certificateArn"],
 		// DNS names are case-insensitive; the CLI lists zones as /hostedzone/<id>.
 		DomainName:   strings.TrimSuffix(strings.ToLower(val["domainName"]), "."),
@@ -269,6 +274,17 @@ func loadConfig(get func(key string) (string, bool)) (config, error) {
 		if a, err := mail.ParseAddress(c.AlarmEmail); err != nil || a.Address != c.AlarmEmail {
 			bad("alarmEmail", `a plain e-mail address, or "none"`)
 		}
+	}
+	if c.MailFrom != "" {
+		if a, err := mail.ParseAddress(c.MailFrom); err != nil || a.Address != c.MailFrom {
+			bad("mailFrom", "a plain e-mail address of a verified SES identity, such as votos@example.com")
+		}
+	}
+	switch {
+	case c.VoteCounting != "all" && c.VoteCounting != "verified":
+		bad("voteCounting", "all or verified")
+	case c.VoteCounting == "verified" && c.MailFrom == "":
+		bad("voteCounting", "all unless mailFrom is given (nobody could verify an account, so no vote of a new account would ever count)")
 	}
 	if c.CertificateArn != "" {
 		// The load balancer can only use a certificate of its own region.
@@ -397,6 +413,8 @@ func (c config) stackProps(binariesDir string) *anb.StackProps {
 		CertificateArn:    c.CertificateArn,
 		DomainName:        c.DomainName,
 		HostedZoneId:      c.HostedZoneId,
+		MailFrom:          c.MailFrom,
+		VoteCounting:      c.VoteCounting,
 	}
 	if c.learnerLab() {
 		props.LearnerLab = &anb.LearnerLab{InstanceProfileName: c.LabInstanceProfile, RoleName: c.LabRole}

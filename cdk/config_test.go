@@ -28,7 +28,7 @@ func TestConfigDefaults(t *testing.T) {
 		WebMin: 2, WebMax: 3, WorkerMin: 1, WorkerMax: 3,
 		SecondsPerVideo: 12, AcceptableLatency: 3 * time.Minute, BacklogTarget: anb.DefaultBacklogTarget, NatGateway: 2,
 		DBInstanceClass: "db.t4g.micro", DBStorageType: "gp3", DBStorage: 20, DBMaxStorage: 100,
-		MultiAz: true, RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+		MultiAz: true, RemovalPolicy: awscdk.RemovalPolicy_RETAIN, VoteCounting: "all",
 	}
 	if cfg != want {
 		t.Errorf("defaults:\n got %+v\nwant %+v", cfg, want)
@@ -79,6 +79,8 @@ func TestConfigRejectsBadSettingsNamingThem(t *testing.T) {
 		"stackName":          "has space",
 		"domainName":         "https://videos.example.com",
 		"hostedZoneId":       "example.com",
+		"mailFrom":           "ANB <votos@example.com>",
+		"voteCounting":       "some",
 	} {
 		_, err := loadConfig(contextGetter(map[string]string{key: value}))
 		if err == nil || !strings.Contains(err.Error(), `"`+key+`"`) || !strings.Contains(err.Error(), envName(key)) {
@@ -110,6 +112,9 @@ func TestConfigRejectsUndeployableCombinationsNamingTheKey(t *testing.T) {
 		{map[string]string{"domainName": "10.0.0.1", "hostedZoneId": "Z0123456789ABCDEFGHIJ"}, "domainName"},
 		{map[string]string{"domainName": "-videos.example.com", "hostedZoneId": "Z0123456789ABCDEFGHIJ"}, "domainName"},
 		{map[string]string{"domainName": strings.Repeat("a", 60) + ".example.com", "hostedZoneId": "Z0123456789ABCDEFGHIJ"}, "domainName"},
+		// Counting only verified votes where nobody can verify would count no
+		// new account's vote at all.
+		{map[string]string{"voteCounting": "verified"}, "voteCounting"},
 		// A retired setting must not be silently ignored.
 		{map[string]string{"instanceType": "c7i.large"}, "instanceType"},
 	} {

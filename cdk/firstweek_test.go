@@ -64,3 +64,18 @@ func TestLogGroupsFollowTheRemovalPolicy(t *testing.T) {
 		}
 	}
 }
+
+// GIVEN mailFrom WHEN the stack is synthesized THEN the web role may send
+// mail through SES from that address only; without it, not at all.
+func TestWebRoleSendsMailFromTheConfiguredAddressOnly(t *testing.T) {
+	policy := func(stack string) string {
+		return flatten(props(mustResourceOf(t, stack, "AWS::IAM::Policy", "^WebTierInstanceRoleDefaultPolicy"), "PolicyDocument"))
+	}
+	want := `"Action":"ses:SendEmail","Condition":{"StringEquals":{"ses:FromAddress":"` + variantContext["mailFrom"] + `"}}`
+	if got := policy(variantStack); !strings.Contains(got, want) {
+		t.Errorf("%s: the web role may not send from %s:\n%s", variantStack, variantContext["mailFrom"], got)
+	}
+	if got := policy(defaultStack); strings.Contains(got, "ses:") {
+		t.Errorf("%s: the web role may send mail without mailFrom:\n%s", defaultStack, got)
+	}
+}

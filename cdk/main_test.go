@@ -41,6 +41,15 @@ var labContext = map[string]string{
 	"alarmEmail": "student@example.com",
 }
 
+// stackContexts is the -c context of each synthesized stack.
+var stackContexts = map[string]map[string]string{
+	defaultStack: {},
+	variantStack: variantContext,
+	edgeStack:    edgeContext,
+	domainStack:  domainContext,
+	labStack:     labContext,
+}
+
 // variantContext is the -c context of the variant stack.
 var variantContext = map[string]string{
 	"region":            "eu-west-1",
@@ -54,6 +63,8 @@ var variantContext = map[string]string{
 	"workerMaxCapacity": "5",
 	"acceptableLatency": "6m",
 	"dbInstanceClass":   "db.t4g.small",
+	"mailFrom":          "votos@example.com",
+	"voteCounting":      "verified",
 }
 
 // edgeContext is the -c context of the edge stack: the smallest fixed-size
@@ -218,13 +229,7 @@ func synthesized(t *testing.T) synthesis {
 			return
 		}
 		// Removed by the OS temp cleaner, not here: TestMain cannot defer past os.Exit.
-		synthed = synthesizeApp(filepath.Join(dir, "cdk.out"), map[string]map[string]string{
-			defaultStack: {},
-			variantStack: variantContext,
-			edgeStack:    edgeContext,
-			domainStack:  domainContext,
-			labStack:     labContext,
-		})
+		synthed = synthesizeApp(filepath.Join(dir, "cdk.out"), stackContexts)
 	})
 	if synthed.err != nil {
 		t.Fatalf("%v", synthed.err)

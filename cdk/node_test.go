@@ -53,6 +53,10 @@ func sampleOf(t *testing.T, stack, logicalID, attr string) string {
 		return fmt.Sprintf("arn:aws:secretsmanager:%s:%s:secret:%s-AbCdEf", sampleRegion, sampleAccount, logicalID)
 	case typ == "AWS::Logs::LogGroup" && attr == "":
 		return "AnbRisingStars-" + logicalID + "-AbCdEf"
+	case typ == "AWS::EC2::VPC" && attr == "CidrBlock":
+		return "10.0.0.0/16"
+	case typ == "AWS::ElasticLoadBalancingV2::LoadBalancer" && attr == "DNSName":
+		return "anb-alb-1234567890." + sampleRegion + ".elb.amazonaws.com"
 	default:
 		t.Fatalf("%s: no sample value for %s %s.%s", stack, typ, logicalID, attr)
 		return ""
@@ -142,6 +146,13 @@ func TestNodeEnvironmentIsNodespecsAndLoads(t *testing.T) {
 			}
 			if tier.role == "web" {
 				res.JWTSecretARN = sampleOf(t, stack, jwt, "")
+				// Trust X-Forwarded-For from the VPC (the load balancer);
+				// links in e-mails point at the site; mail and counting
+				// as the stack's settings say.
+				res.TrustedProxies = "10.0.0.0/16"
+				res.PublicURL = render(t, stack, synthesized(t).templates[stack]["Outputs"].(map[string]any)["SiteUrl"].(map[string]any)["Value"])
+				res.MailFrom = stackContexts[stack]["mailFrom"]
+				res.VoteCounting = orDefaultString(stackContexts[stack]["voteCounting"], "all")
 			} else {
 				res.LifecycleHook = nodespec.LifecycleHookName
 			}
@@ -279,4 +290,11 @@ func TestWorkerBootReadinessRefusesACrashLoopingService(t *testing.T) {
 			t.Errorf("%s: readiness passed %v, want %v (%v)\n%s", c.name, ready, c.wantReady, err, out)
 		}
 	}
+}
+
+func orDefaultString(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
 }

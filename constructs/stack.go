@@ -60,6 +60,12 @@ type StackProps struct {
 	// domain): the stack creates a DNS-validated certificate for the domain
 	// and an alias record pointing it at the load balancer.
 	DomainName, HostedZoneId string
+	// MailFrom is the sender address of a verified SES identity: the web
+	// role may send from it, and the web nodes send verification mail
+	// through SES. Empty: they keep mail in their outbox.
+	MailFrom string
+	// VoteCounting is "all" (the default) or "verified".
+	VoteCounting string
 	// DatabaseStorage of the RDS instance. Zero values mean its defaults.
 	DatabaseStorage DatabaseStorage
 	// LearnerLab deploys into an AWS Academy Learner Lab account, whose
@@ -200,6 +206,8 @@ func NewStack(scope cdkconstructs.Construct, id string, props *StackProps) Stack
 		DomainName:        p.DomainName,
 		LearnerLab:        lab,
 		RemovalPolicy:     p.RemovalPolicy,
+		MailFrom:          p.MailFrom,
+		VoteCounting:      p.VoteCounting,
 	})
 	if domain != nil {
 		domain.AliasTo(web.LoadBalancer())

@@ -65,6 +65,12 @@ type WebTierProps struct {
 	LogRetention awslogs.RetentionDays
 	// RemovalPolicy of the log group. Default RETAIN.
 	RemovalPolicy awscdk.RemovalPolicy
+	// MailFrom is the sender address of a verified SES identity the web
+	// role may send verification mail from. Empty: no mail is sent (the
+	// nodes keep it in their outbox).
+	MailFrom string
+	// VoteCounting is "all" or "verified" (ANB_VOTE_COUNTING). Default "all".
+	VoteCounting string
 	// LearnerLab runs the instances with the lab's instance profile; nil
 	// gives the tier a least-privilege role of its own.
 	LearnerLab *LearnerLab
@@ -125,6 +131,9 @@ func NewWebTier(scope cdkconstructs.Construct, id string, props *WebTierProps) W
 	}
 	if p.LogRetention == "" {
 		p.LogRetention = awslogs.RetentionDays_ONE_MONTH
+	}
+	if p.VoteCounting == "" {
+		p.VoteCounting = "all"
 	}
 	vpc := p.Network.Vpc()
 	https := p.Certificate != nil
@@ -197,6 +206,12 @@ func NewWebTier(scope cdkconstructs.Construct, id string, props *WebTierProps) W
 		})
 	}
 
+	scheme := "http"
+	if https {
+		scheme = "https"
+	}
+	siteURL := scheme + "://" + orDefault(p.DomainName, *alb.LoadBalancerDnsName())
+
 	sg := awsec2.NewSecurityGroup(this, jsii.String("SecurityGroup"), &awsec2.SecurityGroupProps{
 		Vpc:              vpc,
 		Description:      jsii.String("ANB web instances: app port from the ALB only"),
@@ -221,6 +236,12 @@ func NewWebTier(scope cdkconstructs.Construct, id string, props *WebTierProps) W
 			DBSecretARN:  *p.Database.Secret().SecretArn(),
 			JWTSecretARN: *jwt.SecretArn(),
 			Port:         int(p.AppPort),
+			// The load balancer is in the VPC: its X-Forwarded-For is the
+			// client's address, anyone else's is a claim.
+			TrustedProxies: *vpc.VpcCidrBlock(),
+			PublicURL:      siteURL,
+			MailFrom:       p.MailFrom,
+			VoteCounting:   p.VoteCounting,
 		}),
 		// The instance is stopped only after the load balancer drained it
 		// (DeregistrationDelay), so the process only has to finish what is
@@ -264,6 +285,20 @@ ready`,
 	}))
 	grantListForNotFound(f.role, p.Bucket, "originals/*", "processed/*", "posters/*")
 	p.Queue.GrantSendMessages(f.role)
+	if p.MailFrom != "" {
+		// From this address only, whichever verified identity (the address
+		// or its domain) covers it.
+		f.role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions:    jsii.Strings("ses:SendEmail"),
+			Resources:  &[]*string{awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/*"), nil)},
+			Conditions: &map[string]any{"StringEquals": map[string]any{"ses:FromAddress": p.MailFrom}},
+		}))
+		suppressOnOwnRole(f, &[]*cdknag.NagPackSuppression{{
+			Id:        jsii.String("AwsSolutions-IAM5"),
+			Reason:    jsii.String("Sending is limited to one From address by the ses:FromAddress condition; the identity that covers it may be the address or its domain, so the identity name is left open."),
+			AppliesTo: &[]interface{}{"Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*"},
+		}}, jsii.Bool(true))
+	}
 	p.Database.Secret().GrantRead(f.role, nil)
 	jwt.GrantRead(f.role, nil)
 	suppressOnOwnRole(f, &[]*cdknag.NagPackSuppression{{
@@ -308,17 +343,12 @@ ready`,
 		})
 	}
 
-	scheme := "http"
-	if https {
-		scheme = "https"
-	}
-	host := orDefault(p.DomainName, *alb.LoadBalancerDnsName())
 	this.alb = alb
 	this.targetGroup = targetGroup
 	this.fleet = f
 	this.sg = sg
 	this.jwt = jwt
-	this.siteURL = jsii.String(scheme + "://" + host)
+	this.siteURL = jsii.String(siteURL)
 	return this
 }
 
