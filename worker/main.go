@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/anb/risingstars/app/config"
+	"github.com/anb/risingstars/app/nodespec"
 	"github.com/anb/risingstars/app/platform"
 	"github.com/anb/risingstars/app/queue"
 	"github.com/anb/risingstars/worker/lifecycle"
@@ -51,7 +52,7 @@ func transcode(args []string) error {
 	if len(args) == 3 {
 		poster = args[2]
 	}
-	ffmpeg := os.Getenv("ANB_FFMPEG")
+	ffmpeg := os.Getenv(nodespec.EnvFFmpeg)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
