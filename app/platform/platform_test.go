@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -32,8 +33,16 @@ func TestOpenOnAWSServices(t *testing.T) {
 	dsn := storetest.NewPostgresDatabase(t) // skips without PostgreSQL
 	u, _ := url.Parse(dsn)
 	password, _ := u.User.Password()
-	dbSecret, _ := json.Marshal(map[string]any{"engine": "postgres", "host": u.Hostname(), "port": 5432,
-		"username": u.User.Username(), "password": password, "dbname": strings.TrimPrefix(u.Path, "/")})
+	fields := map[string]any{"engine": "postgres", "host": u.Hostname(),
+		"username": u.User.Username(), "password": password, "dbname": strings.TrimPrefix(u.Path, "/")}
+	if u.Port() != "" { // else the secret, like the URL, leaves PostgreSQL's default
+		port, err := strconv.Atoi(u.Port())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fields["port"] = port
+	}
+	dbSecret, _ := json.Marshal(fields)
 	jwtKey := strings.Repeat("j", 64)
 	secretstest.New(t, map[string]string{secretstest.ARN("db"): string(dbSecret), secretstest.ARN("jwt"): jwtKey})
 
