@@ -137,6 +137,18 @@ func (s *S3) Serve(w http.ResponseWriter, r *http.Request, key string) error {
 	return nil
 }
 
+// Ping asks S3 about the bucket. Any answer below 500 means S3 is reachable,
+// even a refusal (a role allowed to read objects but not to list the bucket
+// gets 403 here); only no answer or a server error is an outage.
+func (s *S3) Ping(ctx context.Context) error {
+	_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.bucket})
+	var answer interface{ HTTPStatusCode() int }
+	if err == nil || errors.As(err, &answer) && answer.HTTPStatusCode() < 500 {
+		return nil
+	}
+	return fmt.Errorf("S3 bucket %s: %w", s.bucket, err)
+}
+
 func notFound(err error) bool {
 	var noKey *types.NoSuchKey
 	var apiErr smithy.APIError
