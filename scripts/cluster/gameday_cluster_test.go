@@ -701,3 +701,143 @@ func testWorkerSIGTERMThrice(t *testing.T, e *env) {
 	queueEmpty(t, e)
 	t.Logf("same video's worker stopped three times mid-job: %s; then processed with attempts %d, failures %d", strings.Join(steps, "; "), attempts, failures)
 }
+
+// workerEvent is a line of a worker's JSON log.
+type workerEvent struct {
+	Time     time.Time `json:"time"`
+	Msg      string    `json:"msg"`
+	VideoID  string    `json:"video_id"`
+	Delivery int       `json:"delivery"`
+	PausedS  float64   `json:"paused_s"`
+	worker   string
+}
+
+// workerEvents lists the lines of every worker log whose message is msg.
+func workerEvents(e *env, msg string) []workerEvent {
+	var out []workerEvent
+	for _, w := range e.c.Procs("worker") {
+		b, err := os.ReadFile(w.Log)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if !strings.Contains(line, `"msg":"`+msg+`"`) {
+				continue
+			}
+			var ev workerEvent
+			if json.Unmarshal([]byte(line), &ev) == nil {
+				ev.worker = w.Name
+				out = append(out, ev)
+			}
+		}
+	}
+	return out
+}
+
+// pgQueuedCut is the outage of testPostgresQueuedCut: a 5-minute database
+// outage on AWS (a minor-version upgrade, a long failover) with the
+// cluster's waits, ten times shorter (ANB_RETRY_BASE_DELAY 1 s instead of
+// 10 s). A worker that handed its task back after the retry delay and
+// received it again (the behaviour before the pause) takes the queued tasks
+// to the redrive limit (20 receives) here in about 20 s, and the sweep then
+// fails their videos.
+const pgQueuedCut = 30 * time.Second
+
+// testPostgresQueuedCut cuts PostgreSQL with videos waiting in the queue:
+// the workers meet the outage once each and pause instead of receiving, so
+// the receives during the cut stay at one per worker at most however long
+// it lasts, and after it every video is processed, none failed.
+func testPostgresQueuedCut(t *testing.T, e *env) {
+	ctx := context.Background()
+	p := signUp(t, e.c.URL, "Mateo", "Paciente", "Manizales")
+	// Hold the workers so that every video is still queued at the cut (a
+	// stopped process keeps its connections, see testPoisonVideo).
+	workers := e.c.Procs("worker")
+	for _, w := range workers {
+		e.c.Signal(w.Name, syscall.SIGSTOP)
+	}
+	resume := sync.OnceFunc(func() {
+		for _, w := range workers {
+			e.c.Signal(w.Name, syscall.SIGCONT)
+		}
+	})
+	defer resume()
+	const n = 4
+	var ids []string
+	for i := range n {
+		ids = append(ids, p.upload(t, e.clip, fmt.Sprintf("En cola %d", i+1)))
+	}
+	statuses := func() map[string]int {
+		rows, err := e.db.Query(ctx, "SELECT status FROM videos WHERE id = ANY($1)", ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		list, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]int{}
+		for _, s := range list {
+			out[s]++
+		}
+		return out
+	}
+	deadBefore := queueLength(t, e, e.c.DLQURL) // the poison step leaves its task there
+	restore := fault(t, e, PostgreSQL, e.c.Cut)
+	cutAt := time.Now()
+	atCut := statuses()
+	resume()
+	receivedBetween := func(from, to time.Time) (count int) {
+		for _, ev := range workerEvents(e, "task received") {
+			if !ev.Time.Before(from) && ev.Time.Before(to) {
+				count++
+			}
+		}
+		return count
+	}
+	time.Sleep(pgQueuedCut / 2)
+	firstHalf := receivedBetween(cutAt, time.Now())
+	time.Sleep(pgQueuedCut - time.Since(cutAt))
+	restoredAt := restore()
+	during := receivedBetween(cutAt, restoredAt)
+
+	var final map[string]int
+	settled := waitUntil(t, "every video processed or failed", 3*time.Minute, func() bool {
+		final = statuses()
+		return final["processed"]+final["failed"] == n
+	})
+	var failures int
+	if err := e.db.QueryRow(ctx, "SELECT coalesce(sum(failures), 0) FROM videos WHERE id = ANY($1)", ids).Scan(&failures); err != nil {
+		t.Fatal(err)
+	}
+	receives := map[string]int{}
+	for _, ev := range workerEvents(e, "task received") {
+		if slices.Contains(ids, ev.VideoID) {
+			receives[ev.VideoID] = max(receives[ev.VideoID], ev.Delivery)
+		}
+	}
+	counts := make([]int, 0, n)
+	for _, id := range ids {
+		counts = append(counts, receives[id])
+	}
+	var pauses []string
+	for _, ev := range workerEvents(e, "worker resumed: dependency answers again") {
+		if ev.Time.After(cutAt) {
+			pauses = append(pauses, fmt.Sprintf("%s paused %.1f s, resumed %.1f s after the return", ev.worker, ev.PausedS, ev.Time.Sub(restoredAt).Seconds()))
+		}
+	}
+	t.Logf("PostgreSQL cut %.0f s with %d videos queued (%v): %d receives in the first half of the cut, %d in all of it (%d workers); %s",
+		pgQueuedCut.Seconds(), n, atCut, firstHalf, during, len(workers), strings.Join(pauses, "; "))
+	t.Logf("PostgreSQL cut with videos queued: %v %.1f s after the return, %d failures counted; receive counts per video %v (redrive after %d)",
+		final, settled.Seconds(), failures, counts, nodespec.QueueMaxReceiveCount)
+	if final["processed"] != n || failures != 0 {
+		t.Errorf("after the cut: %v with %d failures counted, want all %d processed and none counted", final, failures, n)
+	}
+	if during > len(workers) || during != firstHalf {
+		t.Errorf("%d receives during the cut, %d of them in its first half: want at most one per worker (%d), none after the workers paused", during, firstHalf, len(workers))
+	}
+	queueEmpty(t, e)
+	if dead := queueLength(t, e, e.c.DLQURL) - deadBefore; dead != 0 {
+		t.Errorf("%d new tasks in the dead-letter queue after the cut, want none", dead)
+	}
+}
