@@ -6,13 +6,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/anb/risingstars/app/awstest"
 	"github.com/anb/risingstars/app/blob"
 	"github.com/anb/risingstars/app/queue"
 	"github.com/anb/risingstars/app/queue/sqstest"
@@ -21,6 +25,8 @@ import (
 	"github.com/anb/risingstars/app/videos"
 	"github.com/anb/risingstars/worker/processor"
 	"github.com/google/uuid"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
 )
 
 // countingConsumer records every receive: when, and the receive count the
@@ -252,5 +258,58 @@ func TestAStorageOutagePausesTheWorkerUntilTheStorageAnswers(t *testing.T) {
 	}
 	if during != 1 {
 		t.Errorf("%d receives while the storage was down (over %d probes), want 1", during, storage.probes.Load())
+	}
+}
+
+// On AWS the worker reads originals from S3, which answers 404 NoSuchKey
+// for a missing original (the worker's role may list the originals) and
+// 403 when it refuses the read. The first is the video's failure and
+// counts; the second, like a 5xx or no answer, is an outage: the task goes
+// back uncounted and the worker pauses.
+func TestInS3AMissingOriginalCountsButARefusedReadIsAnOutage(t *testing.T) {
+	ctx := context.Background()
+	backend := s3mem.New()
+	backend.CreateBucket("media")
+	fake := gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog())).Server()
+	var deny atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if deny.Load() {
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>`)
+			return
+		}
+		fake.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	s3 := blob.NewS3(awstest.Config(t, "S3", srv.URL), "media")
+
+	f := newFixture(t)
+	close(f.media.release)
+	f.proc.Blobs, f.proc.Storage = s3, s3.Ping
+	src := filepath.Join(t.TempDir(), "in.mp4")
+	os.WriteFile(src, []byte("original bytes"), 0o644)
+
+	denied := f.upload(t)
+	if err := s3.PutFile(ctx, blob.OriginalKey(denied), src); err != nil {
+		t.Fatal(err)
+	}
+	deny.Store(true)
+	d := f.receive(t)
+	f.proc.Handle(ctx, d)
+	if v, _ := f.st.Video(ctx, denied); v.Failures != 0 || v.Status != store.StatusUploaded || len(d.retries) != 1 {
+		t.Fatalf("read refused (403): video %s with %d failures, retries %v; want uploaded, 0 failures, handed back once", v.Status, v.Failures, d.retries)
+	}
+	deny.Store(false)
+	f.proc.Handle(ctx, f.receive(t))
+	if v, _ := f.st.Video(ctx, denied); v.Status != store.StatusProcessed || v.Failures != 0 {
+		t.Fatalf("after the refusal ended: video %s with %d failures, want processed with none", v.Status, v.Failures)
+	}
+
+	missing := f.upload(t) // its original is on disk only: S3 has none
+	d = f.receive(t)
+	f.proc.Handle(ctx, d)
+	v, _ := f.st.Video(ctx, missing)
+	if v.Failures != 1 || len(d.retries) != 1 || !strings.Contains(v.Error, "missing") {
+		t.Fatalf("missing original (404): %d failures, retries %v, error %q; want 1 counted failure and a retry", v.Failures, d.retries, v.Error)
 	}
 }
