@@ -79,8 +79,13 @@ type Processor struct {
 	// starts before it is stopped and released to another worker.
 	// Default nodespec.ShutdownGrace.
 	ShutdownGrace time.Duration
+	// Stall is how long a receiving loop may go without a sign of life
+	// (a poll, a lease renewal, a probe) before Alive reports the worker
+	// wedged. Default: twice the longest legitimate gap (StallAfter).
+	Stall time.Duration
 
 	paused pause
+	beats  beats
 }
 
 // Probe tells whether a dependency answers: nil when it does.
@@ -183,8 +188,12 @@ func (p *Processor) Run(ctx context.Context, c queue.Consumer, n int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			loop := p.beats.add()
+			defer p.beats.remove(loop)
+			ctx := withLoop(ctx, loop)
+			jobCtx := withLoop(jobCtx, loop)
 			failures := 0 // consecutive failed receives
-			for p.resume(ctx) {
+			for p.beat(ctx); p.resume(ctx); p.beat(ctx) {
 				d, err := c.Receive(ctx)
 				if ctx.Err() != nil {
 					if d != nil {
@@ -204,20 +213,90 @@ func (p *Processor) Run(ctx context.Context, c queue.Consumer, n int) {
 					continue
 				}
 				failures = 0
-				p.Handle(jobCtx, d)
+				if d != nil { // nil: a poll ended empty
+					p.Handle(jobCtx, d)
+				}
 			}
 		}()
 	}
 	wg.Wait()
 }
 
-// pause is the set of dependencies a job found down. One receiver probes
-// them while the others wait for it.
+// beats is the last sign of life of each receiving loop.
+type beats struct {
+	mu   sync.Mutex
+	next int
+	last map[int]time.Time
+}
+
+func (b *beats) add() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.last == nil {
+		b.last = map[int]time.Time{}
+	}
+	b.next++
+	b.last[b.next] = time.Now()
+	return b.next
+}
+
+func (b *beats) remove(loop int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.last, loop)
+}
+
+type loopKey struct{}
+
+func withLoop(ctx context.Context, loop int) context.Context {
+	return context.WithValue(ctx, loopKey{}, loop)
+}
+
+// beat records a sign of life of the receiving loop ctx belongs to.
+func (p *Processor) beat(ctx context.Context) {
+	loop, ok := ctx.Value(loopKey{}).(int)
+	if !ok {
+		return
+	}
+	p.beats.mu.Lock()
+	defer p.beats.mu.Unlock()
+	if _, running := p.beats.last[loop]; running {
+		p.beats.last[loop] = time.Now()
+	}
+}
+
+// StallAfter is twice the longest gap between two signs of life of a
+// healthy receiving loop: a long poll, a lease renewal (a third of the
+// visibility), a probe while paused (its wait plus its 10 s timeout), or a
+// hand-back (reset and release, 10 s each). On AWS: 2 x 40 s.
+func StallAfter(visibility time.Duration, pause Wait) time.Duration {
+	return 2 * max(nodespec.LongPollSeconds*time.Second, visibility/3, pause.Max+10*time.Second, 20*time.Second)
+}
+
+// Alive tells whether every receiving loop showed a sign of life within
+// Stall: false means one is wedged (a poll or a job that never returns) and
+// the process should be restarted. True when Run is not running.
+func (p *Processor) Alive(context.Context) bool {
+	stall := p.Stall
+	if stall <= 0 {
+		stall = StallAfter(orDefault(p.Visibility, nodespec.Visibility), p.Pause.or(DefaultPause))
+	}
+	p.beats.mu.Lock()
+	defer p.beats.mu.Unlock()
+	for _, last := range p.beats.last {
+		if time.Since(last) > stall {
+			return false
+		}
+	}
+	return true
+}
+
+// pause is the set of dependencies a job found down.
 type pause struct {
-	probing sync.Mutex
-	mu      sync.Mutex
-	down    map[string]Probe
-	since   time.Time
+	mu     sync.Mutex
+	down   map[string]Probe
+	since  time.Time
+	logged bool // "worker paused" written for this pause
 }
 
 // pauseFor stops the receivers until probe succeeds; without a probe the
@@ -231,34 +310,40 @@ func (p *Processor) pauseFor(dependency string, probe Probe) {
 	if len(p.paused.down) == 0 {
 		p.paused.down = map[string]Probe{}
 		p.paused.since = time.Now()
+		p.paused.logged = false
 	}
 	p.paused.down[dependency] = probe
 }
 
-func (p *Processor) downNow() (map[string]Probe, time.Time) {
+// downNow is the dependencies still down; first is true for the one caller
+// that should announce the pause.
+func (p *Processor) downNow() (down map[string]Probe, since time.Time, first bool) {
 	p.paused.mu.Lock()
 	defer p.paused.mu.Unlock()
-	return maps.Clone(p.paused.down), p.paused.since
+	first = len(p.paused.down) > 0 && !p.paused.logged
+	p.paused.logged = p.paused.logged || first
+	return maps.Clone(p.paused.down), p.paused.since, first
 }
 
-func (p *Processor) up(dependency string) {
+// up clears a dependency that answered; true if this call cleared it.
+func (p *Processor) up(dependency string) bool {
 	p.paused.mu.Lock()
 	defer p.paused.mu.Unlock()
+	_, was := p.paused.down[dependency]
 	delete(p.paused.down, dependency)
+	return was
 }
 
 // resume returns once no dependency is known to be down, probing those
 // that are with exponential backoff; false when ctx ended first.
 func (p *Processor) resume(ctx context.Context) bool {
-	p.paused.probing.Lock()
-	defer p.paused.probing.Unlock()
 	wait := p.Pause.or(DefaultPause)
 	for probes := 0; ; {
-		down, since := p.downNow()
+		down, since, first := p.downNow()
 		if len(down) == 0 || ctx.Err() != nil {
 			return ctx.Err() == nil
 		}
-		if probes == 0 {
+		if first {
 			p.Log.Warn("worker paused: takes no task until its dependencies answer", "down", slices.Sorted(maps.Keys(down)))
 		}
 		probes++
@@ -271,11 +356,11 @@ func (p *Processor) resume(ctx context.Context) bool {
 			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			err := probe(pctx)
 			cancel()
-			if err == nil {
-				p.up(name)
+			if err == nil && p.up(name) {
 				p.Log.Info("worker resumed: dependency answers again", "dependency", name, "paused_s", time.Since(since).Seconds(), "probes", probes)
 			}
 		}
+		p.beat(ctx)
 	}
 }
 
@@ -496,6 +581,7 @@ func (p *Processor) heartbeat(ctx context.Context, d queue.Delivery, log *slog.L
 				if err := d.Extend(ctx, visibility); err != nil && ctx.Err() == nil {
 					log.Warn("extend visibility failed", "error", err)
 				}
+				p.beat(ctx)
 			}
 		}
 	}()
