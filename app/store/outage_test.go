@@ -64,7 +64,11 @@ func TestADatabaseOutageIsUnavailableAndBounded(t *testing.T) {
 			if err := db.Store.Vote(ctx, owner.ID, uuid.NewString()); !errors.Is(err, store.ErrUnavailable) {
 				t.Fatalf("vote error = %v, want ErrUnavailable", err)
 			}
-			t.Logf("%s: unavailable after %s (timeout 300ms)", fault.name, took.Round(time.Millisecond))
+			// The bound with a margin for a loaded machine: a regression that
+			// waits for the driver's or the kernel's own timeouts takes far longer.
+			if took > 2*time.Second {
+				t.Errorf("%s: unavailable after %s, want within the 300ms timeout (2 s with margin)", fault.name, took.Round(time.Millisecond))
+			}
 			link.Restore(t)
 			// The pool drops the broken connections and recovers by itself.
 			deadline := time.Now().Add(10 * time.Second)
@@ -84,3 +88,4 @@ func TestADatabaseOutageIsUnavailableAndBounded(t *testing.T) {
 		t.Fatalf("a missing row is not an outage: %v", err)
 	}
 }
+
