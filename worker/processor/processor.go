@@ -422,6 +422,7 @@ func (p *Processor) Handle(ctx context.Context, d queue.Delivery) {
 	task := d.Task()
 	log := p.Log.With("video_id", task.VideoID, "task_id", task.TaskID, "delivery", d.Attempt())
 	log.Info("task received")
+	p.beat(ctx)
 	v, err := p.Videos.Start(ctx, task.VideoID)
 	switch {
 	case errors.Is(err, videos.ErrNothingToDo):
