@@ -8,9 +8,11 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -18,7 +20,9 @@ import (
 	"github.com/anb/risingstars/app/apidoc"
 	"github.com/anb/risingstars/app/config"
 	"github.com/anb/risingstars/app/httpapi"
+	"github.com/anb/risingstars/app/nodespec"
 	"github.com/anb/risingstars/app/platform"
+	"github.com/anb/risingstars/app/sdnotify"
 	"github.com/anb/risingstars/app/store"
 	"github.com/anb/risingstars/app/videos"
 	"github.com/anb/risingstars/app/voteaudit"
@@ -137,17 +141,31 @@ func run(log *slog.Logger) error {
 		Mount: []func(*echo.Echo){web.Mount, apidoc.Register},
 	})
 	srv := &http.Server{Addr: cfg.Addr, Handler: e, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		stop()
+		background.Wait()
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.ListenAndServe() }()
+	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("serving", "addr", cfg.Addr, "storage", cfg.Storage, "queue", cfg.Queue, "workers", cfg.Workers)
+	// systemd (Type=notify): ready once listening, with the database reached
+	// and migrated; the watchdog pings while the server answers its own
+	// liveness check, so a wedged server is restarted.
+	notify(log, sdnotify.Ready)
+	watchdog, stopWatchdog := context.WithCancel(context.Background())
+	defer stopWatchdog()
+	go sdnotify.RunWatchdog(watchdog, serving("http://"+loopback(ln.Addr())+nodespec.LivenessPath))
 
 	select {
 	case err := <-serveErr:
 		stop()
 		background.Wait()
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+		return fmt.Errorf("serve on %s: %w", cfg.Addr, err)
 	case <-ctx.Done():
 	}
+	notify(log, sdnotify.Stopping)
 	log.Info("shutting down: draining requests and jobs")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -157,4 +175,39 @@ func run(log *slog.Logger) error {
 	background.Wait()
 	log.Info("stopped")
 	return nil
+}
+
+// notify tells systemd the service's state; outside systemd it does nothing.
+func notify(log *slog.Logger, state string) {
+	if err := sdnotify.Notify(state); err != nil {
+		log.Warn("systemd notification failed", "state", state, "error", err)
+	}
+}
+
+// serving is the web node's watchdog check: the server answers its own
+// liveness path, through the listener the load balancer uses.
+func serving(url string) func(context.Context) bool {
+	client := &http.Client{}
+	return func(ctx context.Context) bool {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return false
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}
+}
+
+// loopback is addr as this host reaches it: a wildcard listener is
+// reached on the loopback address.
+func loopback(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if ok && tcp.IP.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port))
+	}
+	return addr.String()
 }

@@ -79,3 +79,25 @@ func TestWebRoleSendsMailFromTheConfiguredAddressOnly(t *testing.T) {
 		t.Errorf("%s: the web role may send mail without mailFrom:\n%s", defaultStack, got)
 	}
 }
+
+// GIVEN both tiers' systemd units WHEN a binary never gets ready, wedges, or
+// keeps crashing THEN systemd sees it (notify protocol and watchdog) and,
+// after 5 starts in 10 minutes, hands the node to the unit that stops the
+// instance for its group to replace.
+func TestUnitsWatchTheBinaryAndGiveUpOnACrashLoop(t *testing.T) {
+	for _, stack := range allStacks {
+		for _, tier := range tiers {
+			script := bootScript(t, stack, tier.name)
+			unit := heredoc(t, script, "/etc/systemd/system/anb-"+tier.role+".service")
+			for _, want := range []string{"\nType=notify\n", "\nWatchdogSec=60\n", "\nRestart=always\n",
+				"\nStartLimitIntervalSec=600\n", "\nStartLimitBurst=5\n", "\nOnFailure=anb-node-failed.service\n"} {
+				if !strings.Contains(unit, want) {
+					t.Errorf("%s %s unit lacks %q:\n%s", stack, tier.role, strings.TrimSpace(want), unit)
+				}
+			}
+			if failed := heredoc(t, script, "/etc/systemd/system/anb-node-failed.service"); !strings.Contains(failed, "systemctl poweroff") {
+				t.Errorf("%s %s: anb-node-failed does not stop the instance:\n%s", stack, tier.role, failed)
+			}
+		}
+	}
+}

@@ -414,6 +414,13 @@ StartLimitBurst=5
 OnFailure=anb-node-failed.service
 
 [Service]
+# The binary says READY=1 once it reached and migrated the database (and, on
+# the web, listens), so starting the unit waits for a node that can work, and
+# pings the watchdog while its own liveness check passes: a wedged process
+# is killed and restarted.
+Type=notify
+TimeoutStartSec=180
+WatchdogSec=60
 EnvironmentFile=/etc/anb/{{.Role}}.env
 ExecStart=/usr/local/bin/anb-{{.Role}}
 Restart=always

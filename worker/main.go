@@ -17,8 +17,10 @@ import (
 	"time"
 
 	"github.com/anb/risingstars/app/config"
+	"github.com/anb/risingstars/app/nodespec"
 	"github.com/anb/risingstars/app/platform"
 	"github.com/anb/risingstars/app/queue"
+	"github.com/anb/risingstars/app/sdnotify"
 	"github.com/anb/risingstars/worker/lifecycle"
 	"github.com/anb/risingstars/worker/media"
 	"github.com/anb/risingstars/worker/processor"
@@ -51,7 +53,7 @@ func transcode(args []string) error {
 	if len(args) == 3 {
 		poster = args[2]
 	}
-	ffmpeg := os.Getenv("ANB_FFMPEG")
+	ffmpeg := os.Getenv(nodespec.EnvFFmpeg)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
@@ -97,6 +99,17 @@ func consume(log *slog.Logger) error {
 		go func() { hook <- w.Run(work, func() { drain(); <-done }) }()
 	}
 	log.Info("worker started", "queue", cfg.Queue, "storage", cfg.Storage, "concurrency", cfg.Workers, "lifecycle_hook", cfg.LifecycleHook)
+	// systemd (Type=notify): started only now, with the database reached
+	// and migrated; the watchdog pings while every receiving loop comes
+	// round, so a wedged worker is restarted.
+	notify(log, sdnotify.Ready)
+	watchdog, stopWatchdog := context.WithCancel(context.Background())
+	defer stopWatchdog()
+	go sdnotify.RunWatchdog(watchdog, proc.Alive)
+	go func() {
+		<-ctx.Done()
+		notify(log, sdnotify.Stopping)
+	}()
 	proc.Run(work, p.Queue, cfg.Workers)
 	close(done)
 	if hook != nil && ctx.Err() == nil {
@@ -111,4 +124,11 @@ func consume(log *slog.Logger) error {
 	}
 	log.Info("worker stopped")
 	return nil
+}
+
+// notify tells systemd the service's state; outside systemd it does nothing.
+func notify(log *slog.Logger, state string) {
+	if err := sdnotify.Notify(state); err != nil {
+		log.Warn("systemd notification failed", "state", state, "error", err)
+	}
 }

@@ -23,6 +23,9 @@ type Store interface {
 	// Serve answers an HTTP request for the object: streamed with Range
 	// support from disk, or redirected to a short-lived URL on S3.
 	Serve(w http.ResponseWriter, r *http.Request, key string) error
+	// Ping tells whether the storage answers at all (a refusal is an
+	// answer): a worker paused by a storage outage probes it.
+	Ping(ctx context.Context) error
 }
 
 // Keys of a video's files.

@@ -31,6 +31,12 @@ func (d *Disk) path(key string) (string, error) {
 	return filepath.Join(d.root, clean), nil
 }
 
+// Ping checks that the root directory is there.
+func (d *Disk) Ping(context.Context) error {
+	_, err := os.Stat(d.root)
+	return err
+}
+
 // PutFile hard-links the file into place when it is on the same file system
 // and copies it otherwise; readers never see a partial object.
 func (d *Disk) PutFile(_ context.Context, key, src string) error {

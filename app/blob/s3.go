@@ -88,6 +88,10 @@ func (s *S3) PutFile(ctx context.Context, key, path string) error {
 	return nil
 }
 
+// Get opens the object. A missing object is ErrNotFound; S3 says so (404
+// NoSuchKey) only to a role that may list the key's prefix, and answers 403
+// otherwise, which like any refusal, 5xx or lost connection is an error
+// callers treat as an outage.
 func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key})
 	if err != nil {
@@ -135,6 +139,18 @@ func (s *S3) Serve(w http.ResponseWriter, r *http.Request, key string) error {
 	w.Header().Set("Cache-Control", fmt.Sprintf("private, max-age=%d", int((PresignTTL/3).Seconds())))
 	http.Redirect(w, r, req.URL, http.StatusFound)
 	return nil
+}
+
+// Ping asks S3 about the bucket. Any answer below 500 means S3 is reachable,
+// even a refusal (a role allowed to read objects but not to list the bucket
+// gets 403 here); only no answer or a server error is an outage.
+func (s *S3) Ping(ctx context.Context) error {
+	_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.bucket})
+	var answer interface{ HTTPStatusCode() int } // 0 when no response came
+	if err == nil || errors.As(err, &answer) && answer.HTTPStatusCode() > 0 && answer.HTTPStatusCode() < 500 {
+		return nil
+	}
+	return fmt.Errorf("S3 bucket %s: %w", s.bucket, err)
 }
 
 func notFound(err error) bool {

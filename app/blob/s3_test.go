@@ -193,3 +193,50 @@ func TestS3CancelledUploadLeavesNoObject(t *testing.T) {
 		t.Fatalf("get after a cancelled upload: %v, want ErrNotFound", err)
 	}
 }
+
+// s3Error answers every request as S3 does when it refuses one, with the
+// status and the XML error body of the S3 protocol.
+func s3Error(t *testing.T, status int, code string) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(status)
+		if r.Method != http.MethodHead {
+			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>`+code+`</Code><Message>refused</Message><RequestId>r</RequestId></Error>`)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// Only a missing object is ErrNotFound (the video's own problem, counted
+// by the worker); a refusal, a server error or no answer is an outage.
+// Ping, the paused worker's probe, counts any answer below 500 as S3
+// being there.
+func TestS3TellsAMissingObjectFromAnOutage(t *testing.T) {
+	ctx := context.Background()
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	for _, c := range []struct {
+		name     string
+		endpoint func() string
+		notFound bool
+		pingOK   bool
+	}{
+		{"missing key (404 NoSuchKey)", func() string { _, srv := newS3(t); return srv.URL }, true, true},
+		{"access denied (403)", func() string { return s3Error(t, http.StatusForbidden, "AccessDenied").URL }, false, true},
+		{"server error (503)", func() string { return s3Error(t, http.StatusServiceUnavailable, "SlowDown").URL }, false, false},
+		{"no answer", func() string { return gone.URL }, false, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := blob.NewS3(awstest.Config(t, "S3", c.endpoint()), bucket)
+			_, err := s.Get(ctx, blob.OriginalKey("none"))
+			if err == nil || errors.Is(err, blob.ErrNotFound) != c.notFound {
+				t.Errorf("Get = %v, want ErrNotFound %v", err, c.notFound)
+			}
+			if err := s.Ping(ctx); (err == nil) != c.pingOK {
+				t.Errorf("Ping = %v, want reachable %v", err, c.pingOK)
+			}
+		})
+	}
+}

@@ -21,6 +21,10 @@ func TestDefaultsServeLocalMode(t *testing.T) {
 		c.Workers != 1 || c.JWTTTL != time.Hour || c.RankingsCacheTTL != 5*time.Second || !c.LocalQueue() {
 		t.Fatalf("defaults = %+v", c)
 	}
+	// The README promises a 503 within 2 s of an unreachable database.
+	if c.DBTimeout != 2*time.Second {
+		t.Errorf("ANB_DB_TIMEOUT default = %s, want 2s", c.DBTimeout)
+	}
 }
 
 func TestBadValuesAreAllReportedByName(t *testing.T) {

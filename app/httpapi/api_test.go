@@ -351,8 +351,8 @@ func TestUploadDuringAStorageOutageAnswers503AndLeavesNothing(t *testing.T) {
 	e := newEnv(t, db, envOptions{noWorker: true, storage: func(b blob.Store) blob.Store { return storageDown{b} }})
 	token := e.user("ana@example.com", "Ana", "Cali")
 	r := e.upload(token, [2]string{"title", "Durante la caída"}, [2]string{"video_file", clip})
-	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
-		t.Fatalf("upload with storage down: %d %s", r.status, r.body)
+	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") != outageRetryAfter {
+		t.Fatalf("upload with storage down: %d %s (Retry-After %q)", r.status, r.body, r.header.Get("Retry-After"))
 	}
 	r.message(t)
 	if list := e.call("GET", "/api/videos", token, nil); strings.TrimSpace(string(list.body)) != "[]" {
@@ -376,8 +376,8 @@ func TestLivenessIgnoresTheDatabaseAndReadinessDoesNot(t *testing.T) {
 		t.Fatalf("liveness with the database down: %d %s (the load balancer would drop every node)", r.status, r.body)
 	}
 	r := e.call("GET", nodespec.ReadinessPath, "", nil)
-	if r.status != http.StatusServiceUnavailable {
-		t.Fatalf("readiness with the database down: %d %s", r.status, r.body)
+	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") != outageRetryAfter {
+		t.Fatalf("readiness with the database down: %d %s (Retry-After %q)", r.status, r.body, r.header.Get("Retry-After"))
 	}
 	r.message(t)
 }
@@ -420,7 +420,7 @@ func TestADatabaseOutageAnswers503AndRecovers(t *testing.T) {
 			} {
 				start := time.Now()
 				r := e.call(c.method, c.path, c.token, c.body)
-				if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+				if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") != outageRetryAfter {
 					t.Errorf("%s %s during a %s: %d %s (Retry-After %q)", c.method, c.path, fault.name, r.status, r.body, r.header.Get("Retry-After"))
 				}
 				r.message(t)

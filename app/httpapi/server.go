@@ -119,6 +119,7 @@ func New(cfg Config) *echo.Echo {
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true}))
 	e.Use(cors(cfg.CORSOrigins))
 	e.Use(refuseTokenInURL)
+	e.Use(databaseBudget)
 
 	e.GET(nodespec.LivenessPath, a.live)
 	e.GET(nodespec.ReadinessPath, a.ready)
@@ -210,5 +211,15 @@ func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
 			)
 			return nil
 		}
+	}
+}
+
+// databaseBudget gives each request one database bound (ANB_DB_TIMEOUT) for
+// all its operations together, so a slow or unreachable database costs a
+// request at most that before its 503.
+func databaseBudget(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.SetRequest(c.Request().WithContext(store.WithBudget(c.Request().Context())))
+		return next(c)
 	}
 }

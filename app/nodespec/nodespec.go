@@ -34,9 +34,14 @@ const (
 	// not failures and never count.
 	MaxProcessingAttempts = 3
 	// QueueMaxReceiveCount is the queue's redrive limit: a backstop against
-	// crash loops (a worker that dies on every try), far above what
-	// MaxProcessingAttempts and ordinary interruptions ever use.
-	QueueMaxReceiveCount = 10
+	// crash loops (a task that kills its worker on every try comes back once
+	// per Visibility, so it is dead-lettered after about 40 minutes). A task
+	// otherwise uses 1 receive, 2 more for real failures
+	// (MaxProcessingAttempts), 1 per interruption, and at most 1 per worker
+	// per outage whatever its length (a worker that met an outage receives
+	// nothing until the dependency answers): 20 leaves 17 for interruptions
+	// and outages, far more than any task meets.
+	QueueMaxReceiveCount = 20
 	// Visibility is how long a received task stays hidden from other
 	// workers; a running job renews it every third of it, so a task of a
 	// worker that died is visible again within this time.

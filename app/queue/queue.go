@@ -20,7 +20,9 @@ type Publisher interface {
 
 // Consumer receives tasks.
 type Consumer interface {
-	// Receive blocks until a task arrives or ctx ends.
+	// Receive blocks until a task arrives or ctx ends. It may also return
+	// no task and no error when a long poll ends empty, so the caller's
+	// loop comes round, and shows it is alive, at least once per poll.
 	Receive(ctx context.Context) (Delivery, error)
 }
 

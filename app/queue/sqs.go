@@ -57,9 +57,10 @@ func (q *SQS) Publish(ctx context.Context, t Task) error {
 	return nil
 }
 
-// Receive long-polls until a task arrives or ctx ends.
+// Receive long-polls once (nodespec.LongPollSeconds): a task, or nil and
+// no error when the poll ended empty.
 func (q *SQS) Receive(ctx context.Context) (Delivery, error) {
-	return q.receive(ctx, q.url, q.visibility)
+	return q.receive(ctx, q.url, q.visibility, false)
 }
 
 // ReceiveDead long-polls the dead-letter queue. The task received stays
@@ -69,10 +70,12 @@ func (q *SQS) ReceiveDead(ctx context.Context) (Delivery, error) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}
-	return q.receive(ctx, q.deadURL, deadHold)
+	return q.receive(ctx, q.deadURL, deadHold, true)
 }
 
-func (q *SQS) receive(ctx context.Context, url string, visibility time.Duration) (Delivery, error) {
+// receive long-polls url; untilTask polls again after an empty poll
+// instead of returning nil.
+func (q *SQS) receive(ctx context.Context, url string, visibility time.Duration, untilTask bool) (Delivery, error) {
 	for {
 		out, err := q.client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl:                    &url,
@@ -91,7 +94,10 @@ func (q *SQS) receive(ctx context.Context, url string, visibility time.Duration)
 			return nil, fmt.Errorf("receive task: %w", err)
 		}
 		if len(out.Messages) == 0 {
-			continue
+			if untilTask {
+				continue
+			}
+			return nil, nil
 		}
 		m := out.Messages[0]
 		d := &sqsDelivery{q: q, url: url, body: aws.ToString(m.Body), receipt: aws.ToString(m.ReceiptHandle), attempt: 1}

@@ -33,14 +33,18 @@ func mustReceive(t *testing.T, q queue.Consumer, d time.Duration) queue.Delivery
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	del, err := q.Receive(ctx)
-	if errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("no task delivered within %s", d)
+	for {
+		del, err := q.Receive(ctx)
+		if errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("no task delivered within %s", d)
+		}
+		if err != nil {
+			t.Fatalf("receive: %v", err)
+		}
+		if del != nil {
+			return del
+		}
 	}
-	if err != nil {
-		t.Fatalf("receive: %v", err)
-	}
-	return del
 }
 
 // assertNothingFor checks that no task is delivered for a while. It lets the

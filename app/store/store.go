@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -108,12 +109,51 @@ func Open(ctx context.Context, dsn, sqlitePath string) (*Store, error) {
 // does not answer costs a caller at most d and frees its connection.
 func (s *Store) SetTimeout(d time.Duration) { s.timeout = d }
 
-// bound gives ctx the operation deadline.
+// budget is the database time a request has left.
+type budget struct {
+	mu      sync.Mutex
+	left    time.Duration
+	started bool
+}
+
+type budgetKey struct{}
+
+// inOperation marks a context already bounded by an operation, so that an
+// operation calling another is bounded (and charged) once.
+type inOperation struct{}
+
+// WithBudget makes every operation under ctx share one bound: together they
+// wait at most the store's timeout (ANB_DB_TIMEOUT), so a request that needs
+// several operations never waits several bounds. Time spent elsewhere (an
+// upload to S3, hashing a password) is not charged.
+func WithBudget(ctx context.Context) context.Context {
+	return context.WithValue(ctx, budgetKey{}, &budget{})
+}
+
+// bound gives ctx the operation deadline: the store's timeout, or what is
+// left of the request's budget.
 func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	if s.timeout <= 0 {
+	if s.timeout <= 0 || ctx.Value(inOperation{}) != nil {
 		return ctx, func() {}
 	}
-	return context.WithTimeout(ctx, s.timeout)
+	b, ok := ctx.Value(budgetKey{}).(*budget)
+	if !ok {
+		return context.WithTimeout(ctx, s.timeout)
+	}
+	b.mu.Lock()
+	if !b.started {
+		b.left, b.started = s.timeout, true
+	}
+	left := b.left
+	b.mu.Unlock()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.WithValue(ctx, inOperation{}, true), left)
+	return ctx, func() {
+		cancel()
+		b.mu.Lock()
+		b.left -= time.Since(start)
+		b.mu.Unlock()
+	}
 }
 
 // unavailable tells a database outage (unreachable, cut, too slow, shutting

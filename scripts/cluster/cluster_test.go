@@ -124,6 +124,7 @@ func TestCluster(t *testing.T) {
 		{"S3 cut during an upload", testS3Cut},
 		{"SQS cut during an upload", testSQSCut},
 		{"burst of uploads", testBurst},
+		{"PostgreSQL cut with videos queued", testPostgresQueuedCut},
 	}
 	for _, s := range steps {
 		if !t.Run(s.name, func(t *testing.T) { s.run(t, e) }) {

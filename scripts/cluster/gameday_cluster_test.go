@@ -441,6 +441,9 @@ func openFiles(p *Proc) int {
 
 const pgSlow = 15 * time.Second
 
+// dbBound is the nodes' ANB_DB_TIMEOUT (the default).
+const dbBound = 2 * time.Second
+
 // testPostgresSlow makes every answer of PostgreSQL 2 s late for 15 s under
 // 8 clients: the nodes' connections and open files stay bounded, and the
 // latency is back to the baseline within a few seconds after it clears.
@@ -550,6 +553,14 @@ func testPostgresSlow(t *testing.T, e *env) {
 	if st[http.StatusOK]+st[http.StatusServiceUnavailable] != len(slow) {
 		t.Errorf("database requests while it was slow: %v, want only 200 and 503", st)
 	}
+	// A request's database operations share one bound (ANB_DB_TIMEOUT, 2 s),
+	// so no request waits two; 1 s of margin for a loaded machine.
+	unavailable := rec.where(func(s sample) bool {
+		return s.db && s.status == http.StatusServiceUnavailable && s.start.After(slowAt) && s.end().Before(clearedAt)
+	})
+	if p99 := percentile(slow, 0.99); p99 >= dbBound+time.Second {
+		t.Errorf("p99 of database requests while it was slow = %s (503 answers: %s), want under the %s bound + 1 s", ms(p99), ms(percentile(unavailable, 0.99)), dbBound)
+	}
 	if recovered > 5*time.Second {
 		t.Errorf("latency back to the baseline %.1f s after the database, want within 5 s", recovered.Seconds())
 	}
@@ -562,8 +573,9 @@ func testPostgresSlow(t *testing.T, e *env) {
 	if last.all > before.all+n || last.files > before.files+2*n {
 		t.Errorf("after the slow spell the nodes hold %d connections and %d open files (before: %d and %d)", last.all, last.files, before.all, before.files)
 	}
-	t.Logf("PostgreSQL 2 s late for %.0f s under %d clients: database requests before p50 %s p99 %s; while slow %d requests %v, p50 %s p99 %s; page and docs %d answers all 200",
-		pgSlow.Seconds(), n, ms(percentile(baseline, 0.5)), ms(percentile(baseline, 0.99)), len(slow), st, ms(percentile(slow, 0.5)), ms(percentile(slow, 0.99)), len(pages))
+	t.Logf("PostgreSQL 2 s late for %.0f s under %d clients: database requests before p50 %s p99 %s; while slow %d requests %v, p50 %s p99 %s (503 answers p99 %s, bound %s); page and docs %d answers all 200",
+		pgSlow.Seconds(), n, ms(percentile(baseline, 0.5)), ms(percentile(baseline, 0.99)), len(slow), st, ms(percentile(slow, 0.5)), ms(percentile(slow, 0.99)),
+		ms(percentile(unavailable, 0.99)), dbBound, len(pages))
 	t.Logf("PostgreSQL slow: the nodes' database connections peaked at %d (%d active) before, %d (%d active) while slow, %d after; web nodes' open files peaked at %d before, %d while slow, %d after; latency back to the baseline (<%s) %.1f s after it cleared",
 		before.all, before.active, during.all, during.active, afterPeak.all, before.files, during.files, afterPeak.files, ms(limit), recovered.Seconds())
 }
@@ -700,4 +712,144 @@ func testWorkerSIGTERMThrice(t *testing.T, e *env) {
 	}
 	queueEmpty(t, e)
 	t.Logf("same video's worker stopped three times mid-job: %s; then processed with attempts %d, failures %d", strings.Join(steps, "; "), attempts, failures)
+}
+
+// workerEvent is a line of a worker's JSON log.
+type workerEvent struct {
+	Time     time.Time `json:"time"`
+	Msg      string    `json:"msg"`
+	VideoID  string    `json:"video_id"`
+	Delivery int       `json:"delivery"`
+	PausedS  float64   `json:"paused_s"`
+	worker   string
+}
+
+// workerEvents lists the lines of every worker log whose message is msg.
+func workerEvents(e *env, msg string) []workerEvent {
+	var out []workerEvent
+	for _, w := range e.c.Procs("worker") {
+		b, err := os.ReadFile(w.Log)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if !strings.Contains(line, `"msg":"`+msg+`"`) {
+				continue
+			}
+			var ev workerEvent
+			if json.Unmarshal([]byte(line), &ev) == nil {
+				ev.worker = w.Name
+				out = append(out, ev)
+			}
+		}
+	}
+	return out
+}
+
+// pgQueuedCut is the outage of testPostgresQueuedCut: a 5-minute database
+// outage on AWS (a minor-version upgrade, a long failover) with the
+// cluster's waits, ten times shorter (ANB_RETRY_BASE_DELAY 1 s instead of
+// 10 s). A worker that handed its task back after the retry delay and
+// received it again (the behaviour before the pause) takes the queued tasks
+// to the redrive limit (20 receives) here in about 20 s, and the sweep then
+// fails their videos.
+const pgQueuedCut = 30 * time.Second
+
+// testPostgresQueuedCut cuts PostgreSQL with videos waiting in the queue:
+// the workers meet the outage once each and pause instead of receiving, so
+// the receives during the cut stay at one per worker at most however long
+// it lasts, and after it every video is processed, none failed.
+func testPostgresQueuedCut(t *testing.T, e *env) {
+	ctx := context.Background()
+	p := signUp(t, e.c.URL, "Mateo", "Paciente", "Manizales")
+	// Hold the workers so that every video is still queued at the cut (a
+	// stopped process keeps its connections, see testPoisonVideo).
+	workers := e.c.Procs("worker")
+	for _, w := range workers {
+		e.c.Signal(w.Name, syscall.SIGSTOP)
+	}
+	resume := sync.OnceFunc(func() {
+		for _, w := range workers {
+			e.c.Signal(w.Name, syscall.SIGCONT)
+		}
+	})
+	defer resume()
+	const n = 4
+	var ids []string
+	for i := range n {
+		ids = append(ids, p.upload(t, e.clip, fmt.Sprintf("En cola %d", i+1)))
+	}
+	statuses := func() map[string]int {
+		rows, err := e.db.Query(ctx, "SELECT status FROM videos WHERE id = ANY($1)", ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		list, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]int{}
+		for _, s := range list {
+			out[s]++
+		}
+		return out
+	}
+	deadBefore := queueLength(t, e, e.c.DLQURL) // the poison step leaves its task there
+	restore := fault(t, e, PostgreSQL, e.c.Cut)
+	cutAt := time.Now()
+	atCut := statuses()
+	resume()
+	receivedBetween := func(from, to time.Time) (count int) {
+		for _, ev := range workerEvents(e, "task received") {
+			if !ev.Time.Before(from) && ev.Time.Before(to) {
+				count++
+			}
+		}
+		return count
+	}
+	time.Sleep(pgQueuedCut / 2)
+	firstHalf := receivedBetween(cutAt, time.Now())
+	time.Sleep(pgQueuedCut - time.Since(cutAt))
+	restoredAt := restore()
+	during := receivedBetween(cutAt, restoredAt)
+
+	var final map[string]int
+	settled := waitUntil(t, "every video processed or failed", 3*time.Minute, func() bool {
+		final = statuses()
+		return final["processed"]+final["failed"] == n
+	})
+	var failures int
+	if err := e.db.QueryRow(ctx, "SELECT coalesce(sum(failures), 0) FROM videos WHERE id = ANY($1)", ids).Scan(&failures); err != nil {
+		t.Fatal(err)
+	}
+	receives := map[string]int{}
+	for _, ev := range workerEvents(e, "task received") {
+		if slices.Contains(ids, ev.VideoID) {
+			receives[ev.VideoID] = max(receives[ev.VideoID], ev.Delivery)
+		}
+	}
+	counts := make([]int, 0, n)
+	for _, id := range ids {
+		counts = append(counts, receives[id])
+	}
+	var pauses []string
+	for _, ev := range workerEvents(e, "worker resumed: dependency answers again") {
+		if ev.Time.After(cutAt) {
+			pauses = append(pauses, fmt.Sprintf("%s paused %.1f s, resumed %.1f s after the return", ev.worker, ev.PausedS, ev.Time.Sub(restoredAt).Seconds()))
+		}
+	}
+	t.Logf("PostgreSQL cut %.0f s with %d videos queued (%v): %d receives in the first half of the cut, %d in all of it (%d workers); %s",
+		pgQueuedCut.Seconds(), n, atCut, firstHalf, during, len(workers), strings.Join(pauses, "; "))
+	t.Logf("PostgreSQL cut with videos queued: %v %.1f s after the return, %d failures counted; receive counts per video %v (redrive after %d)",
+		final, settled.Seconds(), failures, counts, nodespec.QueueMaxReceiveCount)
+	if final["processed"] != n || failures != 0 {
+		t.Errorf("after the cut: %v with %d failures counted, want all %d processed and none counted", final, failures, n)
+	}
+	if during > len(workers) || during != firstHalf {
+		t.Errorf("%d receives during the cut, %d of them in its first half: want at most one per worker (%d), none after the workers paused", during, firstHalf, len(workers))
+	}
+	queueEmpty(t, e)
+	if dead := queueLength(t, e, e.c.DLQURL) - deadBefore; dead != 0 {
+		t.Errorf("%d new tasks in the dead-letter queue after the cut, want none", dead)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -122,6 +123,8 @@ func newFixture(t *testing.T) *fixture {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	f.proc = &processor.Processor{Videos: &videos.Processing{Store: db.Store, Files: blobs, Log: log}, Blobs: blobs, Media: media, TempDir: dir,
 		Log: log, Backoff: func(int) time.Duration { return time.Millisecond },
+		HandBack: processor.Wait{First: time.Millisecond, Max: 4 * time.Millisecond}, Pause: processor.Wait{First: time.Millisecond, Max: 5 * time.Millisecond},
+		Database: db.Store.Ping, Storage: blobs.Ping,
 		Visibility: 30 * time.Millisecond, ShutdownGrace: 50 * time.Millisecond}
 	return f
 }
@@ -407,17 +410,45 @@ func (unreachable) Start(context.Context, string) (store.Video, error) {
 	return store.Video{}, fmt.Errorf("begin processing: %w", store.ErrUnavailable)
 }
 
-func TestAnUnreachableDatabaseRetriesTheTaskUncounted(t *testing.T) {
+// Each time a task meets the outage again it waits twice as long, up to
+// the cap, and nothing counts against the video.
+func TestAnUnreachableDatabaseHandsTheTaskBackUncountedWithGrowingDelays(t *testing.T) {
 	f := newFixture(t)
 	id := f.upload(t)
 	f.proc.Videos = unreachable{}
-	d := f.receive(t)
-	f.proc.Handle(context.Background(), d)
-	if len(d.retries) != 1 || d.acks != 0 || d.dead != 0 || f.media.runs.Load() != 0 {
-		t.Fatalf("retries %v, acks %d, dead %d, runs %d; want one retry and nothing else", d.retries, d.acks, d.dead, f.media.runs.Load())
+	var delays []time.Duration
+	for range 4 {
+		d := f.receive(t)
+		f.proc.Handle(context.Background(), d)
+		if len(d.retries) != 1 || d.acks != 0 || d.dead != 0 || f.media.runs.Load() != 0 {
+			t.Fatalf("delivery %d: retries %v, acks %d, dead %d, runs %d; want one retry and nothing else", d.Attempt(), d.retries, d.acks, d.dead, f.media.runs.Load())
+		}
+		delays = append(delays, d.retries[0])
+	}
+	ms := time.Millisecond
+	if want := []time.Duration{ms, 2 * ms, 4 * ms, 4 * ms}; !slices.Equal(delays, want) {
+		t.Fatalf("hand-back delays %v, want %v (doubling from HandBack.First up to HandBack.Max)", delays, want)
 	}
 	if v, _ := f.st.Video(context.Background(), id); v.Failures != 0 || v.Status != store.StatusUploaded {
 		t.Fatalf("video %s with %d failures", v.Status, v.Failures)
+	}
+}
+
+func TestWaitDoublesUpToItsCap(t *testing.T) {
+	w := processor.Wait{First: time.Second, Max: 10 * time.Second}
+	var got []time.Duration
+	for n := 1; n <= 6; n++ {
+		got = append(got, w.After(n))
+	}
+	s := time.Second
+	if want := []time.Duration{s, 2 * s, 4 * s, 8 * s, 10 * s, 10 * s}; !slices.Equal(got, want) {
+		t.Fatalf("waits %v, want %v", got, want)
+	}
+	if got, want := processor.DefaultPause, (processor.Wait{First: time.Second, Max: 10 * time.Second}); got != want {
+		t.Errorf("default pause %+v, want %+v (the README's figures)", got, want)
+	}
+	if got, want := processor.DefaultHandBack, (processor.Wait{First: 10 * time.Second, Max: time.Minute}); got != want {
+		t.Errorf("default hand-back %+v, want %+v (the README's figures)", got, want)
 	}
 }
 

@@ -21,6 +21,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/anb/risingstars/app/nodespec"
 )
 
 // ClipOptions describe a test clip: a testsrc2 pattern of Width x Height coded pixels.
@@ -146,7 +148,7 @@ func checkRotation(tb testing.TB, path string, want int) {
 // test if it is missing.
 func FFmpeg(tb testing.TB) string {
 	tb.Helper()
-	name := os.Getenv("ANB_FFMPEG")
+	name := os.Getenv(nodespec.EnvFFmpeg)
 	if name == "" {
 		name = "ffmpeg"
 	}

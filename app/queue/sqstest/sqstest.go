@@ -116,6 +116,13 @@ func (s *Server) Close() {
 // CreateQueues creates name-dlq and name, whose redrive policy moves a task
 // to name-dlq after nodespec.QueueMaxReceiveCount receives, and returns their URLs.
 func CreateQueues(ctx context.Context, client *sqs.Client, name string, visibility time.Duration) (url, dlqURL string, err error) {
+	return CreateQueuesWithRedrive(ctx, client, name, visibility, nodespec.QueueMaxReceiveCount)
+}
+
+// CreateQueuesWithRedrive is CreateQueues with a redrive limit of
+// maxReceiveCount receives: a test makes it small to see in seconds what
+// the stack's limit would take minutes to show.
+func CreateQueuesWithRedrive(ctx context.Context, client *sqs.Client, name string, visibility time.Duration, maxReceiveCount int) (url, dlqURL string, err error) {
 	dlq, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name + "-dlq")})
 	if err != nil {
 		return "", "", fmt.Errorf("create dead-letter queue: %w", err)
@@ -127,7 +134,7 @@ func CreateQueues(ctx context.Context, client *sqs.Client, name string, visibili
 	}
 	redrive, _ := json.Marshal(map[string]string{
 		"deadLetterTargetArn": attrs.Attributes[string(types.QueueAttributeNameQueueArn)],
-		"maxReceiveCount":     strconv.Itoa(nodespec.QueueMaxReceiveCount),
+		"maxReceiveCount":     strconv.Itoa(maxReceiveCount),
 	})
 	q, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: map[string]string{
 		string(types.QueueAttributeNameRedrivePolicy):     string(redrive),
