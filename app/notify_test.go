@@ -2,44 +2,16 @@ package main
 
 import (
 	"bytes"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-)
 
-// listenNotify listens where systemd would, for a unit of Type=notify.
-func listenNotify(t *testing.T) (string, <-chan string) {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "sd") // short: socket paths are limited to 108 bytes
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	path := filepath.Join(dir, "notify")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	states := make(chan string, 100)
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				return
-			}
-			states <- string(buf[:n])
-		}
-	}()
-	return path, states
-}
+	"github.com/anb/risingstars/app/sdnotify/sdnotifytest"
+)
 
 // Under systemd (Type=notify, WatchdogSec=) the web node says READY=1 only
 // once it answers HTTP, pings the watchdog while it answers its liveness
@@ -48,7 +20,7 @@ func listenNotify(t *testing.T) (string, <-chan string) {
 func TestTheWebNodeSpeaksSystemdsNotifyProtocol(t *testing.T) {
 	bin := buildBinary(t)
 	run := func(t *testing.T, extra ...string) (*exec.Cmd, <-chan string, <-chan error, string) {
-		socket, states := listenNotify(t)
+		socket, states := sdnotifytest.Listen(t)
 		addr := freeAddr(t)
 		var log bytes.Buffer
 		cmd := exec.Command(bin)

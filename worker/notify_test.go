@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,35 +13,8 @@ import (
 
 	"github.com/anb/risingstars/app/nodespec"
 	"github.com/anb/risingstars/app/queue/sqstest"
+	"github.com/anb/risingstars/app/sdnotify/sdnotifytest"
 )
-
-// notifySocket listens where systemd would, for a unit of Type=notify.
-func notifySocket(t *testing.T) (string, <-chan string) {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "sd") // short: socket paths are limited to 108 bytes
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	path := filepath.Join(dir, "notify")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	states := make(chan string, 100)
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				return
-			}
-			states <- string(buf[:n])
-		}
-	}()
-	return path, states
-}
 
 // await waits for state among the notifications, or for the process to end.
 func await(states <-chan string, exited <-chan error, state string, within time.Duration) (got bool, exit error, ended bool) {
@@ -116,7 +88,7 @@ func TestTheWorkerSpeaksSystemdsNotifyProtocol(t *testing.T) {
 	}
 
 	t.Run("healthy", func(t *testing.T) {
-		socket, states := notifySocket(t)
+		socket, states := sdnotifytest.Listen(t)
 		cmd, exited, _ := startWorker(t, bin, base(socket)) // SQLite in the data dir, files on disk
 		if got, err, ended := await(states, exited, "READY=1", time.Minute); !got {
 			t.Fatalf("no READY=1 (exited %v: %v)", ended, err)
@@ -148,7 +120,7 @@ func TestTheWorkerSpeaksSystemdsNotifyProtocol(t *testing.T) {
 		{"database unreachable", []nodespec.Var{{Name: nodespec.EnvDatabaseURL, Value: "postgres://anb:anb@127.0.0.1:1/anb?sslmode=disable&connect_timeout=2"}}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			socket, states := notifySocket(t)
+			socket, states := sdnotifytest.Listen(t)
 			_, exited, log := startWorker(t, bin, base(socket, c.vars...))
 			got, err, ended := await(states, exited, "READY=1", time.Minute)
 			if got || !ended || err == nil {
