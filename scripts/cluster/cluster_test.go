@@ -3,10 +3,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -274,28 +272,9 @@ func processedCount(e *env, id string) int {
 // longestJob is the longest processing time the workers logged for the
 // videos, in seconds.
 func longestJob(e *env, ids []string) float64 {
-	want := map[string]bool{}
-	for _, id := range ids {
-		want[id] = true
-	}
 	longest := 0.0
-	for _, w := range e.c.Procs("worker") {
-		f, err := os.Open(w.Log)
-		if err != nil {
-			continue
-		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			var line map[string]any
-			if json.Unmarshal(sc.Bytes(), &line) != nil || line["msg"] != nodespec.ProcessedLogMessage {
-				continue
-			}
-			if id, _ := line["video_id"].(string); want[id] {
-				seconds, _ := line[nodespec.ProcessedSeconds].(float64)
-				longest = max(longest, seconds)
-			}
-		}
-		f.Close()
+	for _, seconds := range jobSeconds(e, ids) {
+		longest = max(longest, seconds)
 	}
 	return longest
 }
