@@ -109,7 +109,7 @@ func TestARequestWaitsOneBoundWhateverItsOperations(t *testing.T) {
 	ctx = store.WithBudget(context.Background())
 	start := time.Now()
 	_, _, err1 := db.Store.UserVideosPage(ctx, owner.ID, 1, 10)
-	err2 := db.Store.Vote(ctx, owner.ID, uuid.NewString())
+	_, err2 := db.Store.Vote(ctx, store.Ballot{UserID: owner.ID, VideoID: uuid.NewString()})
 	_, err3 := db.Store.Video(ctx, uuid.NewString())
 	took := time.Since(start)
 	for i, err := range []error{err1, err2, err3} {
