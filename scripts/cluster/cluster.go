@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -584,24 +585,51 @@ func (c *Cluster) startSecrets(port int) error {
 	return nil
 }
 
+// ephemeralLow is the first port the kernel hands out for outgoing
+// connections (and listeners on port 0).
+func ephemeralLow() int {
+	const linuxDefault = 32768
+	raw, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return linuxDefault
+	}
+	fields := strings.Fields(string(raw))
+	if len(fields) != 2 {
+		return linuxDefault
+	}
+	low, err := strconv.Atoi(fields[0])
+	if err != nil || low < 2048 {
+		return linuxDefault
+	}
+	return low
+}
+
 type portPlan struct {
 	lb, s3, secrets int
 	webs            []int
 }
 
 // freePorts keeps the ports asked for and picks free loopback ports for the
-// zeros (the SQS server picks its own).
+// zeros (the SQS server picks its own). They are picked below the kernel's
+// ephemeral range: a free port in that range can become the source port of
+// a node's outgoing connection (to PostgreSQL, S3, SQS) in the seconds
+// before the process meant to listen on it starts.
 func freePorts(lb, web, s3, secrets, webs int) (portPlan, error) {
+	low := ephemeralLow()
 	pick := func(want int) (int, error) {
 		if want != 0 {
 			return want, nil
 		}
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
+		for range 200 {
+			port := low/2 + mathrand.IntN(low/2)
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+			if err != nil {
+				continue
+			}
+			l.Close()
+			return port, nil
 		}
-		defer l.Close()
-		return l.Addr().(*net.TCPAddr).Port, nil
+		return 0, fmt.Errorf("no free port between %d and %d", low/2, low)
 	}
 	var p portPlan
 	var err error
