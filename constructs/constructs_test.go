@@ -122,6 +122,15 @@ func TestWorkerTierTracksTheBacklogTargetItsPropsGive(t *testing.T) {
 	if worker.BacklogTarget() != 6 {
 		t.Errorf("BacklogTarget() = %g, want 6", worker.BacklogTarget())
 	}
+	// Given neither a latency nor a time per video, the simulator's choice.
+	other := NewWorkerTier(stack, "DefaultWorkers", &WorkerTierProps{
+		Network: network, Bucket: storage.Bucket(), Queue: queue.Queue(), DeadLetterQueue: queue.DeadLetterQueue(),
+		Database: database, Binary: NewRelease(stack, "OtherRelease", &ReleaseProps{Dir: dir}).Worker(),
+		NotificationTopic: NewAlerts(stack, "OtherAlerts", nil).Topic(),
+	})
+	if other.BacklogTarget() != DefaultBacklogTarget {
+		t.Errorf("default BacklogTarget() = %g, want DefaultBacklogTarget %d", other.BacklogTarget(), DefaultBacklogTarget)
+	}
 
 	var template assertions.Template
 	func() {

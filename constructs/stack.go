@@ -31,8 +31,9 @@ type StackProps struct {
 	WebMinCapacity, WebMaxCapacity float64
 	// Worker tier size. Defaults 1 and 3.
 	WorkerMinCapacity, WorkerMaxCapacity float64
-	// BacklogTarget of the worker scaling policy. Default derived from
-	// SecondsPerVideo (12) and AcceptableLatency (3 min): 15.
+	// BacklogTarget of the worker scaling policy. Default
+	// DefaultBacklogTarget, or derived from SecondsPerVideo and
+	// AcceptableLatency when either is given (WorkerTierProps).
 	BacklogTarget     float64
 	SecondsPerVideo   float64
 	AcceptableLatency time.Duration

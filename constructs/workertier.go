@@ -61,8 +61,9 @@ const BacklogExpression = "IF(m2 > 0, m1 / m2, m1)"
 // instances) that keeps the wait of the last queued video within
 // acceptableLatency when each instance processes one video every
 // secondsPerVideo seconds: the last of B queued tasks starts after about
-// B x secondsPerVideo seconds, so B = latency / secondsPerVideo, rounded down.
-// Defaults: 180 s / 12 s = 15.
+// B x secondsPerVideo seconds, so B = latency / secondsPerVideo, rounded down
+// (180 s / 12 s = 15). The simulator shows that bound lets the p95 wait pass
+// the latency (scale-out comes minutes late), hence DefaultBacklogTarget.
 func BacklogTarget(acceptableLatency time.Duration, secondsPerVideo float64) float64 {
 	return math.Max(1, math.Floor(acceptableLatency.Seconds()/secondsPerVideo))
 }
@@ -85,12 +86,13 @@ type WorkerTierProps struct {
 	RootVolumeGiB float64
 	// MinCapacity and MaxCapacity. Defaults 1 and 3.
 	MinCapacity, MaxCapacity float64
-	// SecondsPerVideo and AcceptableLatency give the default BacklogTarget.
-	// Defaults DefaultSecondsPerVideo and DefaultAcceptableLatency.
+	// SecondsPerVideo and AcceptableLatency derive BacklogTarget when either
+	// is given. Defaults DefaultSecondsPerVideo and DefaultAcceptableLatency.
 	SecondsPerVideo   float64
 	AcceptableLatency time.Duration
 	// BacklogTarget is the target of the backlog-per-instance tracking policy.
-	// Default BacklogTarget(AcceptableLatency, SecondsPerVideo) = 15.
+	// Default DefaultBacklogTarget, or BacklogTarget(AcceptableLatency,
+	// SecondsPerVideo) when either of those is given.
 	BacklogTarget float64
 	// LogRetention of the worker logs. Default one month.
 	LogRetention awslogs.RetentionDays
@@ -147,6 +149,9 @@ func NewWorkerTier(scope cdkconstructs.Construct, id string, props *WorkerTierPr
 	}
 	if p.MaxCapacity == 0 {
 		p.MaxCapacity = 3
+	}
+	if p.BacklogTarget == 0 && p.SecondsPerVideo == 0 && p.AcceptableLatency == 0 {
+		p.BacklogTarget = DefaultBacklogTarget
 	}
 	if p.SecondsPerVideo == 0 {
 		p.SecondsPerVideo = DefaultSecondsPerVideo
