@@ -167,7 +167,7 @@ func run(log *slog.Logger) error {
 	}
 	notify(log, sdnotify.Stopping)
 	log.Info("shutting down: draining requests and jobs")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), nodespec.WebShutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Error("drain requests", "error", err)

@@ -48,18 +48,11 @@ func TestTheWebNodeSpeaksSystemdsNotifyProtocol(t *testing.T) {
 	}
 	next := func(t *testing.T, states <-chan string, exited <-chan error, want string) {
 		t.Helper()
-		deadline := time.After(time.Minute)
-		for {
-			select {
-			case s := <-states:
-				if s == want {
-					return
-				}
-			case err := <-exited:
-				t.Fatalf("exited (%v) before %s", err, want)
-			case <-deadline:
-				t.Fatalf("no %s within a minute", want)
-			}
+		switch got, err, ended := sdnotifytest.Await(states, exited, want, time.Minute); {
+		case ended:
+			t.Fatalf("exited (%v) before %s", err, want)
+		case !got:
+			t.Fatalf("no %s within a minute", want)
 		}
 	}
 

@@ -326,9 +326,9 @@ func (c config) learnerLabRefusals() []error {
 	if !slices.Contains(labRegions, c.Region) {
 		refuse("region", c.Region, "a Learner Lab only runs in "+strings.Join(labRegions, " and "))
 	}
-	for key, typ := range map[string]string{"webInstanceType": c.WebInstanceType, "workerInstanceType": c.WorkerInstanceType} {
-		if !slices.Contains(labInstanceSizes, instanceSize(typ)) {
-			refuse(key, typ, "a Learner Lab only launches sizes "+strings.Join(labInstanceSizes, ", "))
+	for _, t := range []struct{ key, typ string }{{"webInstanceType", c.WebInstanceType}, {"workerInstanceType", c.WorkerInstanceType}} {
+		if !slices.Contains(labInstanceSizes, instanceSize(t.typ)) {
+			refuse(t.key, t.typ, "a Learner Lab only launches sizes "+strings.Join(labInstanceSizes, ", "))
 		}
 	}
 	if !strings.HasPrefix(c.DBInstanceClass, "db.t") || !slices.Contains(labDatabaseSizes, instanceSize(c.DBInstanceClass)) {

@@ -2,6 +2,7 @@ package constructs
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsautoscaling"
@@ -245,8 +246,8 @@ func NewWebTier(scope cdkconstructs.Construct, id string, props *WebTierProps) W
 		}),
 		// The instance is stopped only after the load balancer drained it
 		// (DeregistrationDelay), so the process only has to finish what is
-		// left: its own shutdown takes at most 30 s.
-		unitExtra: "TimeoutStopSec=35\n",
+		// left, within its own shutdown grace.
+		unitExtra: fmt.Sprintf("TimeoutStopSec=%g\n", (nodespec.WebShutdownGrace + 5*time.Second).Seconds()),
 		// Boot waits for the deep check: a deploy goes on only with a node
 		// that reached the database with its secret and migrations, so a
 		// build or configuration that cannot serve rolls back. Once in

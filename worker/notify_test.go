@@ -16,23 +16,6 @@ import (
 	"github.com/anb/risingstars/app/sdnotify/sdnotifytest"
 )
 
-// await waits for state among the notifications, or for the process to end.
-func await(states <-chan string, exited <-chan error, state string, within time.Duration) (got bool, exit error, ended bool) {
-	deadline := time.After(within)
-	for {
-		select {
-		case s := <-states:
-			if s == state {
-				return true, nil, false
-			}
-		case err := <-exited:
-			return false, err, true
-		case <-deadline:
-			return false, nil, false
-		}
-	}
-}
-
 func buildWorker(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "worker")
@@ -90,16 +73,16 @@ func TestTheWorkerSpeaksSystemdsNotifyProtocol(t *testing.T) {
 	t.Run("healthy", func(t *testing.T) {
 		socket, states := sdnotifytest.Listen(t)
 		cmd, exited, _ := startWorker(t, bin, base(socket)) // SQLite in the data dir, files on disk
-		if got, err, ended := await(states, exited, "READY=1", time.Minute); !got {
+		if got, err, ended := sdnotifytest.Await(states, exited, "READY=1", time.Minute); !got {
 			t.Fatalf("no READY=1 (exited %v: %v)", ended, err)
 		}
 		for i := range 3 {
-			if got, err, ended := await(states, exited, "WATCHDOG=1", 10*time.Second); !got {
+			if got, err, ended := sdnotifytest.Await(states, exited, "WATCHDOG=1", 10*time.Second); !got {
 				t.Fatalf("watchdog ping %d missing (exited %v: %v)", i+1, ended, err)
 			}
 		}
 		cmd.Process.Signal(syscall.SIGTERM)
-		if got, err, ended := await(states, exited, "STOPPING=1", 30*time.Second); !got {
+		if got, err, ended := sdnotifytest.Await(states, exited, "STOPPING=1", 30*time.Second); !got {
 			t.Fatalf("no STOPPING=1 after SIGTERM (exited %v: %v)", ended, err)
 		}
 		select {
@@ -122,7 +105,7 @@ func TestTheWorkerSpeaksSystemdsNotifyProtocol(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			socket, states := sdnotifytest.Listen(t)
 			_, exited, log := startWorker(t, bin, base(socket, c.vars...))
-			got, err, ended := await(states, exited, "READY=1", time.Minute)
+			got, err, ended := sdnotifytest.Await(states, exited, "READY=1", time.Minute)
 			if got || !ended || err == nil {
 				t.Fatalf("READY=1 %v, exited %v with %v; want an exit with an error and no READY=1", got, ended, err)
 			}

@@ -21,6 +21,7 @@ import (
 	"github.com/anb/risingstars/app/blob"
 	"github.com/anb/risingstars/app/httpapi"
 	"github.com/anb/risingstars/app/mail"
+	"github.com/anb/risingstars/app/mp4/mediatest"
 	"github.com/anb/risingstars/app/queue"
 	"github.com/anb/risingstars/app/store"
 	"github.com/anb/risingstars/app/store/storetest"
@@ -112,7 +113,7 @@ func (w *worker) transcode(ctx context.Context, id string) error {
 }
 
 type envOptions struct {
-	media      transcoder // nil: copyMedia
+	media      transcoder // nil: mediatest.Copy
 	noWorker   bool
 	rankingTTL time.Duration
 	storage    func(blob.Store) blob.Store // wraps the disk storage, e.g. to make it fail
@@ -146,7 +147,7 @@ func newEnv(t *testing.T, db storetest.DB, opts envOptions) *env {
 	if !opts.noWorker {
 		media := opts.media
 		if media == nil {
-			media = copyMedia{}
+			media = mediatest.Copy{}
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		w := &worker{states: &videos.Processing{Store: db.Store, Files: blobs, Log: log}, blobs: blobs, media: media, dir: dir}
@@ -173,21 +174,6 @@ func newEnv(t *testing.T, db storetest.DB, opts envOptions) *env {
 	// Every request and response of these tests must match the published contract.
 	e.client = &http.Client{Transport: openapiValidator.Transport(e.srv.Client().Transport, func(err error) { t.Errorf("contract: %v", err) })}
 	return e
-}
-
-// copyMedia stands in for ffmpeg where a test is about the API, not the
-// pipeline: the "processed" file is the original and the poster a stub.
-type copyMedia struct{}
-
-func (copyMedia) Transcode(_ context.Context, in, out, poster string) error {
-	b, err := os.ReadFile(in)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(out, b, 0o644); err != nil {
-		return err
-	}
-	return os.WriteFile(poster, []byte("\xff\xd8\xff poster"), 0o644)
 }
 
 // failingMedia fails every run and counts them.
@@ -232,17 +218,15 @@ func (r response) message(t *testing.T) string {
 	return msg
 }
 
-func (e *env) request(method, path, token, contentType string, body io.Reader) response {
+// send is every helper's request through the contract-checking client.
+func (e *env) send(method, path string, header http.Header, body io.Reader) response {
 	e.t.Helper()
 	req, err := http.NewRequest(method, e.srv.URL+path, body)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	res, err := e.client.Do(req)
 	if err != nil {
@@ -256,10 +240,40 @@ func (e *env) request(method, path, token, contentType string, body io.Reader) r
 	return response{status: res.StatusCode, header: res.Header, body: b}
 }
 
+func (e *env) request(method, path, token, contentType string, body io.Reader) response {
+	e.t.Helper()
+	header := http.Header{}
+	if token != "" {
+		header.Set("Authorization", "Bearer "+token)
+	}
+	if contentType != "" {
+		header.Set("Content-Type", contentType)
+	}
+	return e.send(method, path, header, body)
+}
+
+// call sends body as JSON (a string as it is); nil sends no body.
 func (e *env) call(method, path, token string, body any) response {
 	e.t.Helper()
+	return e.callAs(method, path, token, "", "", body)
+}
+
+// callAs is call from a client at forwardedFor (behind the loopback
+// balancer, "" = none) with a User-Agent ("" = Go's).
+func (e *env) callAs(method, path, token, forwardedFor, agent string, body any) response {
+	e.t.Helper()
+	header := http.Header{}
+	if token != "" {
+		header.Set("Authorization", "Bearer "+token)
+	}
+	if forwardedFor != "" {
+		header.Set("X-Forwarded-For", forwardedFor)
+	}
+	if agent != "" {
+		header.Set("User-Agent", agent)
+	}
 	if body == nil {
-		return e.request(method, path, token, "", nil)
+		return e.send(method, path, header, nil)
 	}
 	raw, ok := body.(string)
 	if !ok {
@@ -269,7 +283,8 @@ func (e *env) call(method, path, token string, body any) response {
 		}
 		raw = string(b)
 	}
-	return e.request(method, path, token, "application/json", strings.NewReader(raw))
+	header.Set("Content-Type", "application/json")
+	return e.send(method, path, header, strings.NewReader(raw))
 }
 
 func signupBody(email string) map[string]string {

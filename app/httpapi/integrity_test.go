@@ -2,8 +2,6 @@ package httpapi_test
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -15,46 +13,6 @@ import (
 	"github.com/anb/risingstars/app/store"
 	"github.com/anb/risingstars/app/store/storetest"
 )
-
-// callAs sends a JSON request through the contract-checking client as a
-// client at forwardedFor (behind the loopback balancer) with a User-Agent.
-func (e *env) callAs(method, path, token, forwardedFor, agent string, body any) response {
-	e.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		rd = strings.NewReader(string(b))
-	}
-	req, err := http.NewRequest(method, e.srv.URL+path, rd)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if forwardedFor != "" {
-		req.Header.Set("X-Forwarded-For", forwardedFor)
-	}
-	if agent != "" {
-		req.Header.Set("User-Agent", agent)
-	}
-	res, err := e.client.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return response{status: res.StatusCode, header: res.Header, body: b}
-}
 
 func TestSignupIsThrottledPerAddressAndOverall(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db storetest.DB) {

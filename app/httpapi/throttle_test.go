@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -20,25 +19,7 @@ import (
 // is loopback, a trusted proxy by default.
 func (e *env) login(email, password, forwardedFor string) response {
 	e.t.Helper()
-	req, err := http.NewRequest("POST", e.srv.URL+"/api/auth/login",
-		strings.NewReader(fmt.Sprintf(`{"email":%q,"password":%q}`, email, password)))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if forwardedFor != "" {
-		req.Header.Set("X-Forwarded-For", forwardedFor)
-	}
-	res, err := e.client.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return response{status: res.StatusCode, header: res.Header, body: b}
+	return e.callAs("POST", "/api/auth/login", "", forwardedFor, "", map[string]string{"email": email, "password": password})
 }
 
 // serveFrom sends a request to the API as if its connection came from peer

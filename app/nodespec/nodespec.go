@@ -55,6 +55,10 @@ const (
 	// ShutdownGrace is how long a worker told to stop (SIGTERM, scale-in)
 	// lets the job in hand finish before releasing it to another worker.
 	ShutdownGrace = 2 * time.Minute
+	// WebShutdownGrace is how long a stopping web node lets the requests in
+	// hand finish. The load balancer drained the node before it is stopped,
+	// so only the last few are left.
+	WebShutdownGrace = 30 * time.Second
 	// LifecycleHookName is the termination lifecycle hook of the worker
 	// group: a worker that sees its instance leaving drains and then
 	// completes this hook.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/anb/risingstars/app/awstest"
 	"github.com/anb/risingstars/app/blob"
+	"github.com/anb/risingstars/app/mp4/mediatest"
 	"github.com/anb/risingstars/app/queue"
 	"github.com/anb/risingstars/app/queue/sqstest"
 	"github.com/anb/risingstars/app/store"
@@ -77,20 +78,6 @@ func (c *countingConsumer) counts() map[string]int {
 	return out
 }
 
-// copyMedia "transcodes" by copying, at once.
-type copyMedia struct{}
-
-func (copyMedia) Transcode(_ context.Context, in, out, poster string) error {
-	b, err := os.ReadFile(in)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(out, b, 0o644); err != nil {
-		return err
-	}
-	return os.WriteFile(poster, []byte("jpeg"), 0o644)
-}
-
 // A database outage must not use up the tasks' receives: the queue moves a
 // task to the dead-letter queue after a fixed number of them, and its
 // video is then failed for good. Here the redrive limit is 3 receives and
@@ -136,7 +123,7 @@ func TestADatabaseOutageOfAnyLengthSpendsNoReceives(t *testing.T) {
 		ids = append(ids, v.ID)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	proc := &processor.Processor{Videos: &videos.Processing{Store: db.Store, Files: blobs, Log: log}, Blobs: blobs, Media: copyMedia{},
+	proc := &processor.Processor{Videos: &videos.Processing{Store: db.Store, Files: blobs, Log: log}, Blobs: blobs, Media: mediatest.Copy{},
 		TempDir: dir, Log: log, Database: db.Store.Ping, Storage: blobs.Ping,
 		Backoff: processor.BackoffFrom(time.Second), HandBack: processor.HandBackFrom(time.Second), Pause: processor.PauseFrom(time.Second),
 		Visibility: visibility, ShutdownGrace: time.Second}

@@ -10,6 +10,7 @@ package mediatest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -281,4 +282,21 @@ func Frame(tb testing.TB, path string, at time.Duration) image.Image {
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// Copy stands in for the ffmpeg pipeline where a test is about the platform,
+// not the pipeline: the "processed" file is the original, the poster a stub,
+// at once.
+type Copy struct{}
+
+// Transcode copies in to out and writes a stub JPEG poster.
+func (Copy) Transcode(_ context.Context, in, out, poster string) error {
+	b, err := os.ReadFile(in)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(out, b, 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(poster, []byte("\xff\xd8\xff poster"), 0o644)
 }

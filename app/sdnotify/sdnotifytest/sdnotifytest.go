@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // Listen opens the unixgram socket a binary's $NOTIFY_SOCKET names, and
@@ -36,4 +37,22 @@ func Listen(t *testing.T) (socket string, states <-chan string) {
 		}
 	}()
 	return path, received
+}
+
+// Await waits up to within for state among the received states. ended
+// reports that the process exited first (with exit, its Wait error).
+func Await(states <-chan string, exited <-chan error, state string, within time.Duration) (got bool, exit error, ended bool) {
+	deadline := time.After(within)
+	for {
+		select {
+		case s := <-states:
+			if s == state {
+				return true, nil, false
+			}
+		case err := <-exited:
+			return false, err, true
+		case <-deadline:
+			return false, nil, false
+		}
+	}
 }
